@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CATALOG } from '../generated/catalog.js';
+import { findHealthy, EXIT_ALREADY_SERVING, LaunchError, ensureServer } from '../launcher/launcher.js';
+import { projectRoot } from '../launcher/project-root.js';
+import { callMethod, RpcError } from '../launcher/rpc-call.js';
+import { TransportError } from '../launcher/http-json.js';
+import { parseDuration } from '../util/duration.js';
+import { USAGE, UsageError } from './usage.js';
+
+const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+const DEFAULT_IDLE_TIMEOUT = '120s';
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      root: { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      durability: { type: 'string' },
+      foreground: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === 'help' || command === undefined) {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const root = projectRoot(process.cwd(), values.root);
+
+  switch (command) {
+    case 'serve':
+      return serve(root, values);
+    case 'call':
+      return call(root, rest);
+    case 'status': {
+      noExtra(rest);
+      const info = await findHealthy(root);
+      if (!info) {
+        out({ running: false, root });
+        return 3;
+      }
+      out({ running: true, url: info.url, ...((await callMethod(root, 'server.status', {}, { spawn: false })) as object) });
+      return 0;
+    }
+    case 'stop': {
+      noExtra(rest);
+      const info = await findHealthy(root);
+      if (!info) {
+        out({ stopped: false, root, reason: 'no server is running' });
+        return 0;
+      }
+      await callMethod(root, 'server.shutdown', {}, { spawn: false });
+      await waitGone(info.pid);
+      out({ stopped: true, root, pid: info.pid });
+      return 0;
+    }
+    case 'env': {
+      noExtra(rest);
+      const info = await ensureServer(root);
+      process.stdout.write(`DECAPOD_URL=${shellQuote(info.url)}\nDECAPOD_TOKEN=${shellQuote(info.token)}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+async function serve(root: string, values: { 'idle-timeout'?: string; durability?: string; foreground?: boolean }): Promise<number> {
+  const idleText = values['idle-timeout'] ?? process.env.DECAPOD_IDLE_TIMEOUT ?? DEFAULT_IDLE_TIMEOUT;
+  let idleTimeoutMs: number;
+  try {
+    idleTimeoutMs = parseDuration(idleText, values['idle-timeout'] ? '--idle-timeout' : 'DECAPOD_IDLE_TIMEOUT');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const durability = values.durability ?? 'full';
+  if (durability !== 'full' && durability !== 'normal') {
+    throw new UsageError(`--durability: expected full or normal, got ${JSON.stringify(durability)}`);
+  }
+  const { startServer, AlreadyServingError } = await import('../lifecycle/serve.js');
+  let server;
+  try {
+    server = await startServer({ root, idleTimeoutMs, durability, foreground: values.foreground });
+  } catch (err) {
+    if (err instanceof AlreadyServingError) {
+      process.stderr.write(`decapod serve: ${err.message}; not serving\n`);
+      return EXIT_ALREADY_SERVING;
+    }
+    throw err;
+  }
+  const { token: _token, ...shown } = server.info;
+  process.stdout.write(`${JSON.stringify(shown)}\n`);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void server.stop(signal));
+  const reason = await server.stopped;
+  return reason === 'lock-compromised' ? 1 : 0;
+}
+
+async function call(root: string, args: string[]): Promise<number> {
+  const [method, arg, ...extra] = args;
+  if (!method) throw new UsageError('call needs a METHOD');
+  noExtra(extra);
+  let params: unknown = {};
+  if (arg !== undefined) {
+    const text = arg === '-' ? readFileSync(0, 'utf8') : arg;
+    try {
+      params = JSON.parse(text);
+    } catch {
+      throw new UsageError(`params must be JSON, got ${JSON.stringify(text.slice(0, 80))}`);
+    }
+    if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new UsageError('params must be a JSON object');
+  }
+  const p = params as Record<string, unknown>;
+  // DECAPOD_LEASE: the lease this shell acts with, for methods that take one.
+  if (process.env.DECAPOD_LEASE && p.lease === undefined && (CATALOG[method]?.lease ?? 'none') !== 'none') {
+    p.lease = process.env.DECAPOD_LEASE;
+  }
+  try {
+    out(await callMethod(root, method, p));
+    return 0;
+  } catch (err) {
+    if (err instanceof RpcError) {
+      process.stderr.write(`${JSON.stringify(err.toJSON(), null, 2)}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function noExtra(args: string[]): void {
+  if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function waitGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`decapod: ${(err as Error).message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (err instanceof LaunchError || err instanceof TransportError) {
+      process.stderr.write(`decapod: ${err.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`decapod: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,24 @@
+export const USAGE = `decapod — a control plane for many coding agents on one repository
+
+Usage:
+  decapod call METHOD [JSON | -]   call a method; prints the result as JSON (exit 1 on an RPC error)
+  decapod serve [--idle-timeout 120s] [--durability full|normal] [--foreground]
+                                   serve this root in this process (exit 3 if already served)
+  decapod status                   show the running server (exit 3 if none runs)
+  decapod stop                     stop the running server gracefully
+  decapod env                      print DECAPOD_URL=… and DECAPOD_TOKEN=… for eval, starting a server
+  decapod help
+
+Options:
+  --root DIR   project root (default: the enclosing git repository's main worktree, else the cwd)
+
+Environment:
+  DECAPOD_IDLE_TIMEOUT  idle exit for spawned servers (500ms, 30s, 2m; default 120s)
+  DECAPOD_NO_SPAWN=1    fail instead of starting a server
+  DECAPOD_LEASE         the lease secret \`call\` acts with when params name none
+  DECAPOD_BIN           the decapod executable clients spawn
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 not running / already served.
+`;
+
+export class UsageError extends Error {}

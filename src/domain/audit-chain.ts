@@ -1,0 +1,105 @@
+import type { EventRow, Store } from '../store/store.js';
+import { canonicalJson, hashCanonical, sha256Hex } from '../util/hash.js';
+import { iso } from '../util/clock.js';
+import type { DomainContext } from './context.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface NewEvent {
+  type: string;
+  agent: string | null;
+  subject: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface PublicEvent {
+  seq: number;
+  at: string;
+  type: string;
+  agent: string | null;
+  subject: string | null;
+  /** null when the payload was erased (redacted) */
+  data: Record<string, unknown> | null;
+  prev_hash: string;
+  hash: string;
+}
+
+// The chain covers the payload's digest, not the payload (DESIGN §4): erasing data stays verifiable.
+function eventHash(e: Omit<EventRow, 'data' | 'hash'>): string {
+  return hashCanonical({
+    seq: e.seq,
+    at: iso(e.at),
+    type: e.type,
+    agent: e.agent,
+    subject: e.subject,
+    data_digest: e.data_digest,
+    prev_hash: e.prev_hash,
+  });
+}
+
+/** Appends one event after the current head. Call inside the mutation's transaction. */
+export function appendEvent(ctx: DomainContext, ev: NewEvent): EventRow {
+  const head = ctx.store.events.head();
+  const data = canonicalJson(ev.data);
+  const partial = {
+    seq: (head?.seq ?? 0) + 1,
+    at: ctx.clock.now(),
+    type: ev.type,
+    agent: ev.agent,
+    subject: ev.subject,
+    data_digest: sha256Hex(data),
+    prev_hash: head?.hash ?? GENESIS_HASH,
+  };
+  const row: EventRow = { ...partial, data, hash: eventHash(partial) };
+  ctx.store.events.append(row);
+  return row;
+}
+
+export function toPublicEvent(row: EventRow): PublicEvent {
+  return {
+    seq: row.seq,
+    at: iso(row.at),
+    type: row.type,
+    agent: row.agent,
+    subject: row.subject,
+    data: row.data === null ? null : (JSON.parse(row.data) as Record<string, unknown>),
+    prev_hash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+export interface ChainReport {
+  ok: boolean;
+  count: number;
+  head: string;
+  redacted: number;
+  first_bad_seq?: number;
+  problem?: string;
+}
+
+/** Walks the whole chain and names the first event that does not hold. */
+export function verifyChain(store: Store): ChainReport {
+  let prevHash = GENESIS_HASH;
+  let expectedSeq = 1;
+  let count = 0;
+  let redacted = 0;
+  const bad = (seq: number, problem: string): ChainReport => ({
+    ok: false,
+    count,
+    head: prevHash,
+    redacted,
+    first_bad_seq: seq,
+    problem,
+  });
+  for (const row of store.events.all()) {
+    if (row.seq !== expectedSeq) return bad(expectedSeq, `event ${expectedSeq} is missing`);
+    if (row.prev_hash !== prevHash) return bad(row.seq, 'prev_hash does not match the previous event');
+    if (row.data === null) redacted++;
+    else if (sha256Hex(row.data) !== row.data_digest) return bad(row.seq, 'data does not match its digest');
+    if (eventHash(row) !== row.hash) return bad(row.seq, 'hash does not match the event');
+    prevHash = row.hash;
+    expectedSeq++;
+    count++;
+  }
+  return { ok: true, count, head: prevHash, redacted };
+}

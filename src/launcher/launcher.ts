@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureRunDir, readServerJson, runPaths, type ServerJson } from '../lifecycle/run-files.js';
+import { isServerLockHeld } from '../lifecycle/server-lock.js';
+import { packageRoot } from '../util/package-root.js';
+import { PROTOCOL } from '../version.js';
+import { httpJson } from './http-json.js';
+
+/** `decapod serve` exits with this when another server already holds the root. */
+export const EXIT_ALREADY_SERVING = 3;
+
+export interface LaunchOptions {
+  /** spawn a server when none is healthy (default: unless DECAPOD_NO_SPAWN=1) */
+  spawn?: boolean;
+  /** give up after this long (ms) */
+  boundMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class LaunchError extends Error {
+  constructor(message: string, readonly code: 'NO_SERVER' | 'START_FAILED' | 'VERSION_MISMATCH', readonly data: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+const HEALTH_TIMEOUT_MS = 1_000;
+export const DEFAULT_LAUNCH_BOUND_MS = 20_000; // past the lock's stale time, so a killed server's root recovers
+
+/** The advertised server, if it answers /healthz as itself (same instance, same root). */
+export async function findHealthy(root: string): Promise<ServerJson | undefined> {
+  const info = readServerJson(runPaths(root));
+  if (!info) return undefined;
+  try {
+    const h = await httpJson('GET', `${info.url}/healthz`, { timeoutMs: HEALTH_TIMEOUT_MS });
+    const body = h.body as { instance_id?: string; root?: string; protocol?: number } | null;
+    if (h.status !== 200 || body?.instance_id !== info.instance_id || body.root !== info.root) return undefined;
+    if (body.protocol !== PROTOCOL) {
+      throw new LaunchError(
+        `protocol mismatch: this client speaks protocol ${PROTOCOL}, the server for ${root} speaks ${body.protocol}`,
+        'VERSION_MISMATCH',
+        { client: PROTOCOL, server: body.protocol },
+      );
+    }
+    return info;
+  } catch (err) {
+    if (err instanceof LaunchError) throw err;
+    return undefined; // not answering as itself: never trusted, never signalled
+  }
+}
+
+/**
+ * DESIGN §2: find a healthy server or spawn `decapod serve` detached, then wait with backoff up to
+ * a bound. Racing callers converge: only one spawned server gets the lock, the rest exit. A server
+ * whose lock is held is never replaced, even while it is slow to answer.
+ */
+export async function ensureServer(root: string, opts: LaunchOptions = {}): Promise<ServerJson> {
+  const env = opts.env ?? process.env;
+  const mayspawn = opts.spawn ?? env.DECAPOD_NO_SPAWN !== '1';
+  const bound = opts.boundMs ?? DEFAULT_LAUNCH_BOUND_MS;
+  const paths = runPaths(root);
+  const deadline = Date.now() + bound;
+  let child: { exited: boolean; code: number | null } | undefined;
+  let delay = 10;
+
+  for (;;) {
+    const healthy = await findHealthy(root);
+    if (healthy) return healthy;
+    if (!mayspawn) {
+      throw new LaunchError(`no decapod server is running for ${root} (DECAPOD_NO_SPAWN=1 forbids starting one)`, 'NO_SERVER', { root });
+    }
+    if (child?.exited && child.code !== EXIT_ALREADY_SERVING && child.code !== 0) {
+      throw new LaunchError(`decapod serve for ${root} exited with code ${child.code}; see ${paths.logFile}`, 'START_FAILED', {
+        log: paths.logFile,
+      });
+    }
+    if ((!child || child.exited) && !(await isServerLockHeld(paths))) child = spawnServer(root, env);
+    if (Date.now() + delay > deadline) {
+      throw new LaunchError(`decapod server for ${root} did not become healthy within ${bound} ms; see ${paths.logFile}`, 'START_FAILED', {
+        log: paths.logFile,
+      });
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 250);
+  }
+}
+
+function spawnServer(root: string, env: NodeJS.ProcessEnv): { exited: boolean; code: number | null } {
+  const paths = runPaths(root);
+  ensureRunDir(paths);
+  const log = openSync(paths.logFile, 'a', 0o600);
+  const [cmd, args] = env.DECAPOD_BIN
+    ? [env.DECAPOD_BIN, ['serve', '--root', root]]
+    : [process.execPath, [join(packageRoot(), 'dist', 'cli.js'), 'serve', '--root', root]];
+  const state = { exited: false, code: null as number | null };
+  try {
+    // Detached in its own session: it outlives this caller and takes no signal meant for it.
+    const proc = spawn(cmd, args, { detached: true, stdio: ['ignore', 'ignore', log], env, cwd: root });
+    proc.on('exit', (code) => Object.assign(state, { exited: true, code }));
+    proc.on('error', () => Object.assign(state, { exited: true, code: -1 }));
+    proc.unref();
+  } finally {
+    closeSync(log);
+  }
+  return state;
+}

@@ -1,0 +1,87 @@
+import { closeSync, fsyncSync, mkdirSync, chmodSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+// DESIGN §1–§2: where a project's server state lives. Light on purpose: the CLI imports it.
+
+export interface RunPaths {
+  decapodDir: string;
+  runDir: string;
+  serverJson: string;
+  /** proper-lockfile's lock folder */
+  lockDir: string;
+  logFile: string;
+  database: string;
+}
+
+export function runPaths(root: string): RunPaths {
+  const decapodDir = join(root, '.decapod');
+  const runDir = join(decapodDir, 'run');
+  return {
+    decapodDir,
+    runDir,
+    serverJson: join(runDir, 'server.json'),
+    lockDir: join(runDir, 'server.lock'),
+    logFile: join(runDir, 'server.log'),
+    database: join(decapodDir, 'decapod.db'),
+  };
+}
+
+/** What server.json advertises. The token is the secret every call must carry. */
+export interface ServerJson {
+  url: string;
+  port: number;
+  pid: number;
+  token: string;
+  version: string;
+  protocol: number;
+  root: string;
+  instance_id: string;
+  started_at: string;
+}
+
+/** The run folder is private to its owner (0700), whatever umask or an older run left. */
+export function ensureRunDir(paths: RunPaths): void {
+  mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
+  chmodSync(paths.runDir, 0o700);
+}
+
+/** temp file (0600), fsync, rename, fsync the folder: a reader sees the old file or the whole new one. */
+export function writeServerJson(paths: RunPaths, info: ServerJson): void {
+  const tmp = `${paths.serverJson}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(info, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, paths.serverJson);
+  const dirFd = openSync(paths.runDir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** The advertised server, or undefined when the file is missing or not a server.json at all. */
+export function readServerJson(paths: RunPaths): ServerJson | undefined {
+  let parsed: Partial<ServerJson>;
+  try {
+    parsed = JSON.parse(readFileSync(paths.serverJson, 'utf8')) as Partial<ServerJson>;
+  } catch {
+    return undefined;
+  }
+  const ok =
+    typeof parsed.url === 'string' &&
+    typeof parsed.token === 'string' &&
+    typeof parsed.instance_id === 'string' &&
+    typeof parsed.pid === 'number' &&
+    typeof parsed.port === 'number';
+  return ok ? (parsed as ServerJson) : undefined;
+}
+
+/** Removes server.json only if it still advertises this instance: never a successor's. */
+export function removeServerJsonIfOurs(paths: RunPaths, instanceId: string): void {
+  if (readServerJson(paths)?.instance_id === instanceId) rmSync(paths.serverJson, { force: true });
+}

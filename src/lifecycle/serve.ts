@@ -1,0 +1,164 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { MethodContext } from '../methods/define.js';
+import type { Store } from '../store/store.js';
+import { iso, systemClock, type Clock } from '../util/clock.js';
+import { packageRoot } from '../util/package-root.js';
+import { PROTOCOL, VERSION } from '../version.js';
+import { IdleWatch } from './idle-watch.js';
+import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
+import { acquireServerLock, AlreadyLockedError } from './server-lock.js';
+import { startHousekeeping } from './housekeeping.js';
+
+export interface ServeOptions {
+  root: string;
+  idleTimeoutMs: number;
+  clock?: Clock;
+  durability?: 'full' | 'normal';
+  /** also log to stderr */
+  foreground?: boolean;
+  /** called once the server has stopped, with why (tests keep the process alive) */
+  onStopped?: (reason: string) => void;
+}
+
+export interface RunningServer {
+  info: ServerJson;
+  store: Store;
+  stop(reason?: string): Promise<void>;
+  readonly stopped: Promise<string>;
+}
+
+export class AlreadyServingError extends Error {
+  constructor(readonly pid: number | undefined) {
+    super(`another decapod server already serves this root (${pid ? `pid ${pid}` : 'pid not yet advertised'})`);
+  }
+}
+
+/**
+ * DESIGN §2: take the lock, open the store, listen on 127.0.0.1:0, and only then advertise in
+ * server.json. Stops on idle, signal or server.shutdown: stop accepting, finish in-flight calls,
+ * remove server.json, close the database, release the lock, in that order.
+ */
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const root = resolve(opts.root);
+  const paths = runPaths(root);
+  const clock = opts.clock ?? systemClock;
+  ensureRunDir(paths);
+
+  const instanceId = randomUUID();
+  let onLockLost: (err: Error) => void = () => {};
+  let releaseLock: () => Promise<void>;
+  try {
+    releaseLock = await acquireServerLock(paths, (err) => onLockLost(err));
+  } catch (err) {
+    if (err instanceof AlreadyLockedError) throw new AlreadyServingError(readServerJson(paths)?.pid);
+    throw err;
+  }
+
+  // Heavy modules load only once the lock is ours: racing losers exit without paying for them.
+  const [{ openSqliteStore }, { createServer }] = await Promise.all([
+    import('../store/sqlite/sqlite-store.js'),
+    import('../transport/http-server.js'),
+  ]);
+  let store: Store;
+  try {
+    store = openSqliteStore(paths.database, { durability: opts.durability, migrationsDir: `${packageRoot()}/migrations` });
+  } catch (err) {
+    await releaseLock();
+    throw err;
+  }
+
+  const startedAt = clock.now();
+  let shuttingDown = false;
+  let stop: (reason: string) => Promise<void> = async () => {};
+  const ctx: MethodContext = {
+    store,
+    clock,
+    logError: (err, method) => app.log.error({ err, method }, 'method failed'),
+    server: {
+      info: () => ({
+        version: VERSION,
+        protocol: PROTOCOL,
+        pid: process.pid,
+        root,
+        instance_id: instanceId,
+        started_at: iso(startedAt),
+        uptime_ms: clock.now() - startedAt,
+        idle_timeout_ms: opts.idleTimeoutMs,
+      }),
+      // Answer first, then stop: fastify's close waits for this very request to finish.
+      requestShutdown: () => void setImmediate(() => void stop('server.shutdown')),
+      get shuttingDown() {
+        return shuttingDown;
+      },
+    },
+  };
+
+  const idle = new IdleWatch(opts.idleTimeoutMs, clock, () => void stop('idle'));
+  const token = randomBytes(32).toString('base64url');
+  const app = createServer({
+    ctx,
+    token,
+    health: () => ({ ok: true, version: VERSION, protocol: PROTOCOL, instance_id: instanceId, root, pid: process.pid }),
+    activity: idle,
+    // Quiet: lifecycle lines and faults only, never request bodies (they carry lease secrets).
+    logger: opts.foreground ? { level: 'info' } : { level: 'info', file: paths.logFile },
+  });
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (err) {
+    store.close();
+    await releaseLock();
+    throw err;
+  }
+  const port = (app.server.address() as AddressInfo).port;
+  const info: ServerJson = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    pid: process.pid,
+    token,
+    version: VERSION,
+    protocol: PROTOCOL,
+    root,
+    instance_id: instanceId,
+    started_at: iso(startedAt),
+  };
+  writeServerJson(paths, info);
+  const housekeeping = startHousekeeping(ctx, (err) => app.log.error({ err }, 'housekeeping failed'));
+  idle.start();
+
+  let resolveStopped!: (reason: string) => void;
+  const stopped = new Promise<string>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | undefined;
+  stop = (reason) =>
+    (stopping ??= (async () => {
+      shuttingDown = true;
+      idle.stop();
+      housekeeping.stop();
+      app.log.info({ reason }, 'stopping');
+      await app.close(); // stop accepting; in-flight calls finish
+      removeServerJsonIfOurs(paths, instanceId);
+      store.close();
+      await releaseLock().catch(() => {}); // already gone if it was compromised
+      resolveStopped(reason);
+      opts.onStopped?.(reason);
+    })());
+
+  // A lost lock means another server may own this root now: stop serving at once (DESIGN §2).
+  onLockLost = (err) => {
+    app.log.error({ err }, 'server lock compromised; exiting');
+    shuttingDown = true;
+    app.server.closeAllConnections?.();
+    removeServerJsonIfOurs(paths, instanceId);
+    try {
+      store.close();
+    } finally {
+      resolveStopped('lock-compromised');
+      opts.onStopped?.('lock-compromised');
+    }
+  };
+
+  app.log.info({ url: info.url, pid: info.pid, instance_id: instanceId }, 'serving');
+  return { info, store, stop: (reason = 'stop') => stop(reason), stopped };
+}

@@ -1,0 +1,116 @@
+import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { ErrorName } from '../errors.js';
+import type { DomainContext } from '../domain/context.js';
+
+/** What the running server lets methods see of it; absent pieces are filled by tests. */
+export interface ServerControl {
+  info(): {
+    version: string;
+    protocol: number;
+    pid: number;
+    root: string;
+    instance_id: string;
+    started_at: string;
+    uptime_ms: number;
+    idle_timeout_ms: number;
+  };
+  requestShutdown(): void;
+  readonly shuttingDown: boolean;
+}
+
+export interface MethodContext extends DomainContext {
+  server: ServerControl;
+  /** logs an unexpected fault with its cause; never shown to the caller */
+  logError(err: unknown, method: string): void;
+}
+
+export type Kind = 'query' | 'mutation';
+
+export interface MethodExample {
+  name: string;
+  params: Record<string, unknown>;
+  result?: Record<string, unknown>;
+}
+
+/**
+ * A method is data (STYLE: tRPC procedures): its schemas give validation, the published documents
+ * and the client types. `audited` mutations get the idempotency key, one transaction, their audit
+ * events and a receipt from the dispatcher; handlers never repeat that.
+ */
+export interface MethodDef<P extends TObject = TObject, R extends TObject = TObject> {
+  name: string;
+  kind: Kind;
+  /** false for mutations that write no audit event (lease.renew); they get no receipt */
+  audited: boolean;
+  summary: string;
+  params: P;
+  result: R;
+  errors: ErrorName[];
+  examples: MethodExample[];
+  handler(ctx: MethodContext, params: Static<P>): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;
+  /** For results that carry a secret: what the idempotency record keeps, and how a replay restores it. */
+  secrets?: {
+    strip(result: Record<string, unknown>): Record<string, unknown>;
+    restore(ctx: MethodContext, params: Static<P>, stored: Record<string, unknown>): Record<string, unknown>;
+  };
+}
+
+export const Receipt = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 1, description: 'sequence number of the last audit event written' }),
+    hash: Type.String({ description: 'hash of that event' }),
+    op: Type.String({ description: 'the method name' }),
+    at: Type.String({ format: 'date-time' }),
+    inputs_hash: Type.String({ description: 'sha256 of the canonical params, secrets removed' }),
+    outputs_hash: Type.String({ description: 'sha256 of the canonical result, receipt removed' }),
+  },
+  { title: 'Receipt', additionalProperties: false },
+);
+
+const IdempotencyKey = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: 'a repeat with the same key returns the first result and writes nothing',
+});
+
+interface Spec<P extends TProperties, R extends TProperties> {
+  name: string;
+  kind: Kind;
+  audited?: boolean;
+  summary: string;
+  params: P;
+  result: R;
+  errors?: ErrorName[];
+  examples?: MethodExample[];
+  secrets?: MethodDef['secrets'];
+  handler: (
+    ctx: MethodContext,
+    params: Static<TObject<P>>,
+  ) => Static<TObject<R>> | Promise<Static<TObject<R>>>;
+}
+
+/** Builds a MethodDef; audited mutations get `idempotency_key` in and `receipt` out. */
+export function defineMethod<P extends TProperties, R extends TProperties>(spec: Spec<P, R>): MethodDef {
+  const audited = spec.kind === 'mutation' && spec.audited !== false;
+  const params = Type.Object(audited ? { ...spec.params, idempotency_key: Type.Optional(IdempotencyKey) } : spec.params, {
+    additionalProperties: false,
+  });
+  const result = Type.Object(audited ? { ...spec.result, receipt: Receipt } : spec.result, {
+    additionalProperties: false,
+  });
+  return {
+    name: spec.name,
+    kind: spec.kind,
+    audited,
+    summary: spec.summary,
+    // The precise static types live in `spec`; the table only needs plain JSON Schema objects.
+    params: params as unknown as TObject,
+    result: result as unknown as TObject,
+    errors: spec.errors ?? [],
+    examples: spec.examples ?? [],
+    ...(spec.secrets ? { secrets: spec.secrets } : {}),
+    handler: spec.handler as unknown as MethodDef['handler'],
+  };
+}
+
+export type { Static, TSchema };

@@ -1,0 +1,99 @@
+import { DecapodError, invalidParams, toRpcError } from '../errors.js';
+import { expireDueLeases } from '../domain/leases.js';
+import { iso } from '../util/clock.js';
+import { hashCanonical, sha256Hex } from '../util/hash.js';
+import type { MethodContext, MethodDef } from './define.js';
+import { compileParams } from './validate.js';
+
+export type Outcome = { ok: true; result: unknown } | { ok: false; error: DecapodError };
+
+export type Dispatch = (ctx: MethodContext, method: string, params: unknown) => Promise<Outcome>;
+
+/** Fields never hashed into a receipt or an idempotency record (DESIGN §3: no secrets). */
+const UNHASHED = new Set(['lease', 'idempotency_key']);
+const withoutSecrets = (params: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(params).filter(([k]) => !UNHASHED.has(k)));
+
+/**
+ * One dispatcher behind every surface (POST /rpc, POST /rpc/<method>, tests). It validates params
+ * before any handler runs, and gives every mutation what no handler repeats: one write transaction,
+ * the expiry judged now, the idempotency record and the receipt.
+ */
+export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatch {
+  const validators = new Map([...table.values()].map((m) => [m.name, compileParams(m.params)]));
+
+  return async (ctx, name, rawParams) => {
+    try {
+      if (ctx.server.shuttingDown) {
+        throw new DecapodError('SHUTTING_DOWN', 'server is stopping; reconnect and retry');
+      }
+      const method = table.get(name);
+      if (!method) throw new DecapodError('METHOD_NOT_FOUND', `method not found: ${name}`, { method: name });
+      const params = rawParams ?? {};
+      if (typeof params !== 'object' || Array.isArray(params)) {
+        throw invalidParams('params', 'must be an object of named parameters');
+      }
+      validators.get(name)!(params);
+      const p = params as Record<string, unknown>;
+      const result = method.kind === 'query' ? await method.handler(ctx, p) : runMutation(ctx, method, p);
+      return { ok: true, result };
+    } catch (err) {
+      const out = asDecapodError(err);
+      if (out.errorName === 'INTERNAL_ERROR') ctx.logError(err, name);
+      return { ok: false, error: out };
+    }
+  };
+}
+
+function runMutation(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>): unknown {
+  const keyHash = typeof params.idempotency_key === 'string' ? sha256Hex(params.idempotency_key) : undefined;
+  return ctx.store.transaction(() => {
+    expireDueLeases(ctx);
+    const inputsHash = hashCanonical(withoutSecrets(params));
+    if (keyHash !== undefined) {
+      const prior = ctx.store.idempotency.get(keyHash);
+      if (prior) {
+        if (prior.method !== method.name || prior.params_hash !== inputsHash) {
+          throw invalidParams('idempotency_key', `was already used for a different ${prior.method} call`);
+        }
+        const stored = JSON.parse(prior.response) as Record<string, unknown>;
+        return method.secrets ? method.secrets.restore(ctx, params, stored) : stored;
+      }
+    }
+    const before = ctx.store.events.head()?.seq ?? 0;
+    const out = method.handler(ctx, params);
+    if (out instanceof Promise) throw new Error(`mutation ${method.name} must be synchronous`);
+    let result: Record<string, unknown> = out;
+    if (method.audited) {
+      const head = ctx.store.events.head();
+      if (!head || head.seq === before) throw new Error(`mutation ${method.name} wrote no audit event`);
+      const receipt = {
+        seq: head.seq,
+        hash: head.hash,
+        op: method.name,
+        at: iso(ctx.clock.now()),
+        inputs_hash: inputsHash,
+        outputs_hash: hashCanonical(out),
+      };
+      result = { ...out, receipt };
+    }
+    if (keyHash !== undefined) {
+      ctx.store.idempotency.put({
+        key_hash: keyHash,
+        method: method.name,
+        params_hash: inputsHash,
+        response: JSON.stringify(method.secrets ? method.secrets.strip(result) : result),
+        created_at: ctx.clock.now(),
+      });
+    }
+    return result;
+  });
+}
+
+function asDecapodError(err: unknown): DecapodError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT') {
+    return new DecapodError('BUSY', 'storage is busy; retry shortly', { retry_after_ms: 100 });
+  }
+  return toRpcError(err);
+}

@@ -1,0 +1,60 @@
+import { Type } from '@sinclair/typebox';
+import { defineMethod } from './define.js';
+import { IsoTime } from './schemas.js';
+
+export const serverMethods = [
+  defineMethod({
+    name: 'server.status',
+    kind: 'query',
+    summary: 'Who serves this root, since when, how long it waits idle, and what the store holds.',
+    params: {},
+    result: {
+      version: Type.String(),
+      protocol: Type.Integer(),
+      pid: Type.Integer(),
+      root: Type.String(),
+      instance_id: Type.String(),
+      started_at: IsoTime,
+      uptime_ms: Type.Integer(),
+      idle_timeout_ms: Type.Integer(),
+      counts: Type.Object(
+        {
+          events: Type.Integer(),
+          leases_active: Type.Integer(),
+          leases_revoked: Type.Integer(),
+          leases_expired: Type.Integer(),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    examples: [{ name: 'status', params: {} }],
+    handler: (ctx) => {
+      const now = ctx.clock.now();
+      const leases = ctx.store.leases.list();
+      // Judged by the clock, not by whether the sweep has run yet.
+      const active = leases.filter((l) => l.state === 'active' && l.expires_at > now).length;
+      const revoked = leases.filter((l) => l.state === 'revoked').length;
+      return {
+        ...ctx.server.info(),
+        counts: {
+          events: ctx.store.events.count(),
+          leases_active: active,
+          leases_revoked: revoked,
+          leases_expired: leases.length - active - revoked,
+        },
+      };
+    },
+  }),
+  defineMethod({
+    name: 'server.shutdown',
+    kind: 'query', // writes nothing to the store: it stops the process serving it
+    summary: 'Stops the server gracefully after answering: in-flight calls finish first.',
+    params: {},
+    result: { ok: Type.Boolean() },
+    examples: [{ name: 'shutdown', params: {} }],
+    handler: (ctx) => {
+      ctx.server.requestShutdown();
+      return { ok: true };
+    },
+  }),
+];

@@ -1,0 +1,27 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { TObject } from '@sinclair/typebox';
+import { invalidParams, type DecapodError } from '../errors.js';
+
+const ajv = new Ajv({ allErrors: false, strict: false, useDefaults: false, validateFormats: false });
+
+/** Compiles a params schema once into a check that throws -32602 naming the first bad field. */
+export function compileParams(schema: TObject): (params: unknown) => void {
+  const validate: ValidateFunction = ajv.compile(schema);
+  return (params) => {
+    if (!validate(params)) throw describe(validate.errors?.[0]);
+  };
+}
+
+function describe(e: ErrorObject | undefined): DecapodError {
+  if (!e) return invalidParams('params', 'are invalid');
+  const path = e.instancePath.split('/').slice(1).join('.');
+  const at = (child: string) => (path ? `${path}.${child}` : child);
+  switch (e.keyword) {
+    case 'required':
+      return invalidParams(at(String(e.params.missingProperty)), 'is required');
+    case 'additionalProperties':
+      return invalidParams(at(String(e.params.additionalProperty)), 'is not a known field');
+    default:
+      return invalidParams(path || 'params', `${e.message ?? 'is invalid'}`);
+  }
+}

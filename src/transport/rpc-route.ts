@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import { JSONRPCServer, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
+import { DecapodError } from '../errors.js';
+import type { MethodContext } from '../methods/define.js';
+import type { Dispatch } from '../methods/dispatch.js';
+import { checkEnvelope, errorResponse } from './rpc-envelope.js';
+
+/** POST /rpc: JSON-RPC 2.0 single, notification or bounded batch (not atomic). */
+export function registerRpcRoute(
+  app: FastifyInstance,
+  opts: { ctx: MethodContext; dispatch: Dispatch; methods: Iterable<string>; maxBatch: number },
+): void {
+  const rpc = new JSONRPCServer<MethodContext>();
+  const call = async (request: JSONRPCRequest, ctx: MethodContext): Promise<JSONRPCResponse> => {
+    const out = await opts.dispatch(ctx, request.method, request.params);
+    return (out.ok
+      ? { jsonrpc: '2.0', id: request.id ?? null, result: out.result }
+      : errorResponse(request.id, out.error)) as unknown as JSONRPCResponse;
+  };
+  for (const name of opts.methods) rpc.addMethodAdvanced(name, call);
+  rpc.handleMethodNotFound = call as typeof rpc.handleMethodNotFound;
+
+  // One item: an envelope error, the library's answer, or null for a notification.
+  const answer = async (item: unknown): Promise<unknown> => {
+    const checked = checkEnvelope(item);
+    if (!checked.ok) return checked.response;
+    return rpc.receive(checked.request, opts.ctx);
+  };
+
+  app.post('/rpc', async (req, reply) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(req.body as string);
+    } catch {
+      return reply.send(errorResponse(null, new DecapodError('PARSE_ERROR', 'parse error: the body is not valid JSON')));
+    }
+    if (Array.isArray(body)) {
+      if (body.length === 0) {
+        return reply.send(errorResponse(null, new DecapodError('INVALID_REQUEST', 'invalid request: empty batch')));
+      }
+      if (body.length > opts.maxBatch) {
+        return reply.send(
+          errorResponse(null, new DecapodError('INVALID_REQUEST', `invalid request: batch of ${body.length} exceeds ${opts.maxBatch}`, { max_batch: opts.maxBatch })),
+        );
+      }
+      const answers = (await Promise.all(body.map(answer))).filter((a) => a !== null);
+      return answers.length === 0 ? reply.code(204).send() : reply.send(answers);
+    }
+    const single = await answer(body);
+    return single === null ? reply.code(204).send() : reply.send(single);
+  });
+}
