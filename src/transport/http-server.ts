@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { MethodContext, MethodDef } from '../methods/define.js';
 import { createDispatcher } from '../methods/dispatch.js';
 import { METHODS } from '../methods/table.js';
@@ -35,7 +35,8 @@ export function createServer(opts: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    disableRequestLogging: true,
+    // Quiet: no per-request lines (bodies and headers carry lease secrets and the token).
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   });
   let port = 0;
