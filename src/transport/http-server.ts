@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { MethodContext, MethodDef } from '../methods/define.js';
 import { createDispatcher } from '../methods/dispatch.js';
+import { buildOpenApi } from '../methods/openapi.js';
 import { METHODS } from '../methods/table.js';
 import { hostAndOriginAllowed, JSON_MEDIA_TYPES, mediaTypeOf, reject, tokenMatcher } from './guards.js';
 import { registerRestRoute } from './rest-route.js';
@@ -23,6 +24,8 @@ export interface HttpServerOptions {
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_MAX_BATCH = 100;
+/** Readable without the token: they describe the server, not the project's state. */
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
 
 /**
  * Builds the HTTP transport around one dispatcher. It never listens by itself: `decapod serve`
@@ -53,7 +56,7 @@ export function createServer(opts: HttpServerOptions): FastifyInstance {
     }
     const refused = hostAndOriginAllowed(req, ownPort());
     if (refused) return reject(reply, 403, 'FORBIDDEN', refused);
-    if (req.url === '/healthz') return;
+    if (req.method === 'GET' && PUBLIC_PATHS.has(req.url)) return;
     if (!tokenOk(req.headers.authorization)) {
       return reject(reply, 401, 'UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer <token from server.json>');
     }
@@ -77,6 +80,8 @@ export function createServer(opts: HttpServerOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => reject(reply, 404, 'NOT_FOUND', `no route ${req.method} ${req.url}`));
 
   app.get('/healthz', async () => opts.health());
+  let openapi: Record<string, unknown> | undefined;
+  app.get('/openapi.json', async () => (openapi ??= buildOpenApi([...methods.values()])));
   registerRpcRoute(app, { ctx: opts.ctx, dispatch, methods: methods.keys(), maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH });
   registerRestRoute(app, { ctx: opts.ctx, dispatch });
   return app;
