@@ -1,0 +1,31 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { packageRoot } from '../../src/util/package-root.js';
+
+// Documentation that works when pasted: every ```sh block of the README runs here, in order, in
+// one bash session from the package folder, exactly as written.
+const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
+const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+
+test('the README has runnable sh blocks', () => {
+  expect(blocks.length).toBeGreaterThanOrEqual(2);
+});
+
+test('the README sh blocks run as pasted and tell the truth', () => {
+  const script = ['set -euo pipefail', ...blocks].join('\n');
+  const env = { ...process.env, DECAPOD_IDLE_TIMEOUT: '20s' };
+  delete env.DECAPOD_LEASE;
+  const r = spawnSync('bash', ['-c', script], { cwd: packageRoot(), env, encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr, r.stderr).not.toMatch(/command not found|No such file/);
+  expect(r.status, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(0);
+  // What the README says happens, happens.
+  expect(r.stdout).toContain('"instance_id"'); // server.status
+  expect(r.stdout).toMatch(/"ttl_remaining_ms": 30000/); // renewals
+  expect(r.stdout).toContain('refused, exit 1');
+  expect(r.stderr).toContain('"field": "ttl_ms"');
+  expect(r.stdout).toContain('"agent":"curl-agent"'); // the curl grant
+  expect(r.stdout).toContain(`{"jsonrpc":"2.0","id":1,"result":{"events":[{"seq":1,`); // the envelope answer
+  expect(r.stdout).toContain('"stopped": true');
+});
