@@ -2,23 +2,23 @@
 // Retired codes are never reused. Domain code throws only DecapodError.
 
 export const ERRORS = {
-  PARSE_ERROR: { code: -32700, http: 400 },
-  INVALID_REQUEST: { code: -32600, http: 400 },
-  METHOD_NOT_FOUND: { code: -32601, http: 404 },
-  INVALID_PARAMS: { code: -32602, http: 400 },
-  INTERNAL_ERROR: { code: -32603, http: 500 },
-  LEASE_INVALID: { code: 1001, http: 403 },
-  NOT_FOUND: { code: 1002, http: 404 },
-  CONFLICT: { code: 1003, http: 409 },
-  NOT_HOLDER: { code: 1004, http: 403 },
-  FENCED_OUT: { code: 1005, http: 409 },
-  PROOF_REQUIRED: { code: 1006, http: 412 },
-  INVALID_STATE: { code: 1007, http: 409 },
-  PROOF_NOT_ALLOWED: { code: 1008, http: 403 },
-  BUSY: { code: -32001, http: 503 },
-  VERSION_MISMATCH: { code: -32002, http: 400 },
-  SHUTTING_DOWN: { code: -32003, http: 503 },
-} as const satisfies Record<string, { code: number; http: number }>;
+  PARSE_ERROR: { code: -32700, http: 400, fix: 'Send valid JSON.' },
+  INVALID_REQUEST: { code: -32600, http: 400, fix: 'Send {"jsonrpc":"2.0","method":…,"params":{…},"id":…}; batches hold 1…100 items.' },
+  METHOD_NOT_FOUND: { code: -32601, http: 404, fix: 'Check the name against rpc.discover.' },
+  INVALID_PARAMS: { code: -32602, http: 400, fix: 'Fix the field named in data.field; nothing was changed.' },
+  INTERNAL_ERROR: { code: -32603, http: 500, fix: 'A bug: see .decapod/run/server.log and report it.' },
+  LEASE_INVALID: { code: 1001, http: 403, fix: 'data.reason says why (unknown, expired, revoked): grant a new lease with lease.grant.' },
+  NOT_FOUND: { code: 1002, http: 404, fix: 'data.kind and data.id name what is missing; list to find the right id.' },
+  CONFLICT: { code: 1003, http: 409, fix: 'data.conflicts names the holders and when they expire: wait, or pick other work.' },
+  NOT_HOLDER: { code: 1004, http: 403, fix: 'Act only on claims held by your own lease; data.holder is the holder.' },
+  FENCED_OUT: { code: 1005, http: 409, fix: 'Your claim was lost and re-granted; stop writing, re-claim, use data.current_fence.' },
+  PROOF_REQUIRED: { code: 1006, http: 412, fix: 'Run the gates listed in data.blocked_by (proof.run), then complete again.' },
+  INVALID_STATE: { code: 1007, http: 409, fix: 'data.from and data.to name the refused transition.' },
+  PROOF_NOT_ALLOWED: { code: 1008, http: 403, fix: 'This gate accepts only server-run proofs: use proof.run.' },
+  BUSY: { code: -32001, http: 503, fix: 'Retry after data.retry_after_ms; nothing was changed.' },
+  VERSION_MISMATCH: { code: -32002, http: 400, fix: 'Use a client of the server\'s protocol version (data.server).' },
+  SHUTTING_DOWN: { code: -32003, http: 503, fix: 'Reconnect (a new server starts on demand) and retry.' },
+} as const satisfies Record<string, { code: number; http: number; fix: string }>;
 
 export type ErrorName = keyof typeof ERRORS;
 

@@ -1,4 +1,5 @@
 import { renderCatalogModule } from './catalog.js';
+import { renderErrorsDoc, renderMethodsDoc } from './docs.js';
 import { buildOpenApi } from './openapi.js';
 import { buildOpenRpc } from './openrpc.js';
 import { METHODS } from './table.js';
@@ -10,5 +11,7 @@ export function renderGenerated(): Record<string, string> {
     'openapi/openapi.json': `${JSON.stringify(buildOpenApi(methods), null, 2)}\n`,
     'openapi/openrpc.json': `${JSON.stringify(buildOpenRpc(methods), null, 2)}\n`,
     'src/generated/catalog.ts': renderCatalogModule(methods),
+    'docs/errors.md': renderErrorsDoc(),
+    'docs/methods.md': renderMethodsDoc(methods),
   };
 }
