@@ -15,7 +15,7 @@ test('the README has runnable sh blocks', () => {
 
 test('the README sh blocks run as pasted and tell the truth', () => {
   const script = ['set -euo pipefail', ...blocks].join('\n');
-  const env = { ...process.env, DECAPOD_IDLE_TIMEOUT: '20s' };
+  const env: NodeJS.ProcessEnv = { ...process.env, DECAPOD_IDLE_TIMEOUT: '20s' };
   delete env.DECAPOD_LEASE;
   const r = spawnSync('bash', ['-c', script], { cwd: packageRoot(), env, encoding: 'utf8', timeout: 60_000 });
   expect(r.stderr, r.stderr).not.toMatch(/command not found|No such file/);
