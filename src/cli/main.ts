@@ -95,7 +95,8 @@ async function serve(root: string, values: { 'idle-timeout'?: string; durability
   process.stdout.write(`${JSON.stringify(shown)}\n`);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void server.stop(signal));
   const reason = await server.stopped;
-  return reason === 'lock-compromised' ? 1 : 0;
+  // Exit now rather than when the last handle closes: a stopped server must never linger.
+  process.exit(reason === 'lock-compromised' ? 1 : 0);
 }
 
 async function call(root: string, args: string[]): Promise<number> {

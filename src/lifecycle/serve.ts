@@ -147,16 +147,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   // A lost lock means another server may own this root now: stop serving at once (DESIGN §2).
   onLockLost = (err) => {
-    app.log.error({ err }, 'server lock compromised; exiting');
+    app.log.error({ err }, 'server lock compromised; stopping at once');
     shuttingDown = true;
-    app.server.closeAllConnections?.();
+    idle.stop();
+    housekeeping.stop();
+    app.server.close();
+    app.server.closeAllConnections();
     removeServerJsonIfOurs(paths, instanceId);
-    try {
-      store.close();
-    } finally {
-      resolveStopped('lock-compromised');
-      opts.onStopped?.('lock-compromised');
-    }
+    store.close();
+    resolveStopped('lock-compromised');
+    opts.onStopped?.('lock-compromised');
   };
 
   app.log.info({ url: info.url, pid: info.pid, instance_id: instanceId }, 'serving');

@@ -40,7 +40,8 @@ export function createServer(opts: HttpServerOptions): FastifyInstance {
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Quiet: no per-request lines (bodies and headers carry lease secrets and the token).
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Calls arriving while stopping reach the dispatcher, which answers SHUTTING_DOWN (-32003).
+    return503OnClosing: false,
   });
   let port = 0;
   const ownPort = () => (port ||= (app.server.address() as AddressInfo | null)?.port ?? 0);
