@@ -6,6 +6,7 @@ import { projectRoot } from '../launcher/project-root.js';
 import { callMethod, RpcError } from '../launcher/rpc-call.js';
 import { TransportError } from '../launcher/http-json.js';
 import { parseDuration } from '../util/duration.js';
+import { waitForExit } from '../util/process-alive.js';
 import { USAGE, UsageError } from './usage.js';
 
 const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -53,8 +54,9 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       await callMethod(root, 'server.shutdown', {}, { spawn: false });
-      await waitGone(info.pid);
-      out({ stopped: true, root, pid: info.pid });
+      const gone = await waitForExit(info.pid);
+      out({ stopped: gone, root, pid: info.pid });
+      if (!gone) return 1;
       return 0;
     }
     case 'env': {
@@ -136,17 +138,6 @@ function noExtra(args: string[]): void {
 
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-async function waitGone(pid: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 main(process.argv.slice(2)).then(

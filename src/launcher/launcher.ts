@@ -34,7 +34,8 @@ export async function findHealthy(root: string): Promise<ServerJson | undefined>
   try {
     const h = await httpJson('GET', `${info.url}/healthz`, { timeoutMs: HEALTH_TIMEOUT_MS });
     const body = h.body as { instance_id?: string; root?: string; protocol?: number } | null;
-    if (h.status !== 200 || body?.instance_id !== info.instance_id || body.root !== info.root) return undefined;
+    // The server must be this root's: a server.json copied from another project names another root.
+    if (h.status !== 200 || body?.instance_id !== info.instance_id || info.root !== root || body.root !== root) return undefined;
     if (body.protocol !== PROTOCOL) {
       throw new LaunchError(
         `protocol mismatch: this client speaks protocol ${PROTOCOL}, the server for ${root} speaks ${body.protocol}`,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CATALOG } from '../generated/catalog.js';
 import type { ServerJson } from '../lifecycle/run-files.js';
+import { waitForExit } from '../util/process-alive.js';
 import { httpJson, TransportError } from './http-json.js';
 import { ensureServer, type LaunchOptions } from './launcher.js';
 
@@ -61,7 +62,7 @@ export async function callMethod(
     const body = res.body as { result?: unknown; error?: { code: number; message: string; data?: Record<string, unknown> } } | null;
     if (body?.error) {
       if (body.error.code === SHUTTING_DOWN && !last) {
-        await waitForExit(info);
+        await waitForExit(info.pid, 5_000);
         info = await ensureServer(root, opts);
         continue;
       }
@@ -71,17 +72,5 @@ export async function callMethod(
       throw new TransportError(`unexpected answer from ${info.url}: HTTP ${res.status}`, 'EBADANSWER', false);
     }
     return body.result;
-  }
-}
-
-/** Waits (bounded) until a stopping server has gone, so the retry reaches its successor. */
-async function waitForExit(info: ServerJson): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    try {
-      process.kill(info.pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { chmodSync, closeSync, openSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { MethodContext } from '../methods/define.js';
 import type { Store } from '../store/store.js';
@@ -41,7 +42,7 @@ export class AlreadyServingError extends Error {
  * remove server.json, close the database, release the lock, in that order.
  */
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
-  const root = resolve(opts.root);
+  const root = realpathSync(resolve(opts.root)); // the same spelling the launcher resolves to
   const paths = runPaths(root);
   const clock = opts.clock ?? systemClock;
   ensureRunDir(paths);
@@ -95,6 +96,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
   };
 
+  closeSync(openSync(paths.logFile, 'a', 0o600));
+  chmodSync(paths.logFile, 0o600); // the log is private like the rest of the run folder
   const idle = new IdleWatch(opts.idleTimeoutMs, clock, () => void stop('idle'));
   const token = randomBytes(32).toString('base64url');
   const app = createServer({

@@ -3,7 +3,7 @@ import { expireDueLeases } from '../domain/leases.js';
 import { iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
 import type { MethodContext, MethodDef } from './define.js';
-import { compileParams } from './validate.js';
+import { checkDepth, compileParams } from './validate.js';
 
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: DecapodError };
 
@@ -33,6 +33,7 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
       if (typeof params !== 'object' || Array.isArray(params)) {
         throw invalidParams('params', 'must be an object of named parameters');
       }
+      checkDepth(params);
       validators.get(name)!(params);
       const p = params as Record<string, unknown>;
       const result = method.kind === 'query' ? await method.handler(ctx, p) : runMutation(ctx, method, p);

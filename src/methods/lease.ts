@@ -11,8 +11,8 @@ export const leaseMethods = [
     params: {
       agent: Agent,
       ttl_ms: Type.Optional(TtlMs),
-      pid: Type.Optional(Type.Integer({ minimum: 1, description: 'a same-host process whose exit ends the lease' })),
-      meta: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'free-form, stored and audited' })),
+      pid: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'a same-host process whose exit ends the lease' })),
+      meta: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { maxProperties: 64, description: 'free-form, stored and audited' })),
     },
     result: {
       lease: Type.String({ description: 'secret: send it as `lease`; stored only hashed' }),

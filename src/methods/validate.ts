@@ -25,3 +25,19 @@ function describe(e: ErrorObject | undefined): DecapodError {
       return invalidParams(path || 'params', `${e.message ?? 'is invalid'}`);
   }
 }
+
+export const MAX_PARAMS_DEPTH = 32;
+
+/**
+ * Refuses params nested deeper than `max` before anything recurses over them (schema checks,
+ * canonical hashing), naming the field where the nesting goes too deep. Iterative on purpose.
+ */
+export function checkDepth(params: unknown, max = MAX_PARAMS_DEPTH): void {
+  const stack: { value: unknown; path: string[] }[] = [{ value: params, path: [] }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length >= max) throw invalidParams(path[0] ?? 'params', `nests deeper than ${max} levels`);
+    for (const [k, v] of Object.entries(value)) stack.push({ value: v, path: [...path, k] });
+  }
+}

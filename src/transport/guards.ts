@@ -19,7 +19,7 @@ export function hostAndOriginAllowed(req: FastifyRequest, port: number): string 
     } catch {
       url = undefined;
     }
-    if (!url || url.protocol !== 'http:' || !LOOPBACK_HOSTS.includes(url.hostname)) {
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !LOOPBACK_HOSTS.includes(url.hostname)) {
       return `Origin ${JSON.stringify(origin)} is not allowed`;
     }
   }
@@ -30,14 +30,20 @@ export function hostAndOriginAllowed(req: FastifyRequest, port: number): string 
 export function tokenMatcher(token: string): (header: string | undefined) => boolean {
   const expected = createHash('sha256').update(token).digest();
   return (header) => {
-    const m = /^Bearer (.+)$/.exec(header ?? '');
+    const m = /^bearer +(.+)$/i.exec(header ?? ''); // auth scheme names are case-insensitive (RFC 9110)
     const given = createHash('sha256').update(m?.[1] ?? '').digest();
     return timingSafeEqual(given, expected) && m !== null;
   };
 }
 
-export function mediaTypeOf(req: FastifyRequest): string {
-  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+/** The media type, or null when a charset other than UTF-8 is declared (bodies are read as UTF-8). */
+export function mediaTypeOf(req: FastifyRequest): string | null {
+  const [type, ...params] = (req.headers['content-type'] ?? '').split(';');
+  for (const p of params) {
+    const [k, v] = p.split('=').map((x) => x.trim().toLowerCase());
+    if (k === 'charset' && v?.replace(/"/g, '') !== 'utf-8' && v?.replace(/"/g, '') !== 'utf8') return null;
+  }
+  return type!.trim().toLowerCase();
 }
 
 export function reject(reply: FastifyReply, status: number, name: string, message: string): FastifyReply {

@@ -57,15 +57,15 @@ export function createServer(opts: HttpServerOptions): FastifyInstance {
     }
     const refused = hostAndOriginAllowed(req, ownPort());
     if (refused) return reject(reply, 403, 'FORBIDDEN', refused);
-    if (req.method === 'GET' && PUBLIC_PATHS.has(req.url)) return;
+    if (req.method === 'GET' && PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
     if (!tokenOk(req.headers.authorization)) {
       return reject(reply, 401, 'UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer <token from server.json>');
     }
     if (req.method === 'POST') {
       const type = mediaTypeOf(req);
       const bodyless = type === '' && !req.headers['transfer-encoding'] && Number(req.headers['content-length'] ?? 0) === 0;
-      if (!JSON_MEDIA_TYPES.has(type) && !bodyless) {
-        return reject(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Type must be one of ${[...JSON_MEDIA_TYPES].join(', ')}`);
+      if ((type === null || !JSON_MEDIA_TYPES.has(type)) && !bodyless) {
+        return reject(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Type must be one of ${[...JSON_MEDIA_TYPES].join(', ')}, in UTF-8`);
       }
     }
   });

@@ -23,6 +23,7 @@ export function checkEnvelope(item: unknown): EnvelopeCheck {
   if ('id' in r && !isId(id)) return invalid('id must be a string, a number or null');
   if (r.jsonrpc !== '2.0') return invalid('jsonrpc must be "2.0"', id);
   if (typeof r.method !== 'string') return invalid('method must be a string', id);
+  if ('result' in r || 'error' in r) return invalid('a request carries no result or error member', id);
   if ('params' in r && (typeof r.params !== 'object' || r.params === null)) {
     return invalid('params must be an object or an array', id);
   }

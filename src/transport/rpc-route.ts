@@ -11,8 +11,9 @@ export function registerRpcRoute(
   opts: { ctx: MethodContext; dispatch: Dispatch; methods: Iterable<string>; maxBatch: number },
 ): void {
   const rpc = new JSONRPCServer<MethodContext>();
-  const call = async (request: JSONRPCRequest, ctx: MethodContext): Promise<JSONRPCResponse> => {
+  const call = async (request: JSONRPCRequest, ctx: MethodContext): Promise<JSONRPCResponse | null> => {
     const out = await opts.dispatch(ctx, request.method, request.params);
+    if (request.id === undefined) return null; // a notification is never answered, not even its error
     return (out.ok
       ? { jsonrpc: '2.0', id: request.id ?? null, result: out.result }
       : errorResponse(request.id, out.error)) as unknown as JSONRPCResponse;
