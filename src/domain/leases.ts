@@ -4,6 +4,7 @@ import type { LeaseRow, LeaseState } from '../store/store.js';
 import { iso } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
 import { appendEvent } from './audit-chain.js';
+import { endClaimsOfLease } from './claims.js';
 import type { DomainContext } from './context.js';
 
 export const LEASE_TTL = { min: 1_000, max: 86_400_000, default: 60_000 } as const;
@@ -51,7 +52,7 @@ function stateAt(row: LeaseRow, now: number): LeaseState {
   return row.state === 'active' && row.expires_at <= now ? 'expired' : row.state;
 }
 
-export function toPublicLease(row: LeaseRow, now: number): PublicLease {
+export function toPublicLease(row: LeaseRow, now: number, claims: string[] = []): PublicLease {
   const state = stateAt(row, now);
   return {
     lease_id: row.lease_id,
@@ -61,7 +62,7 @@ export function toPublicLease(row: LeaseRow, now: number): PublicLease {
     expires_at: iso(row.expires_at),
     ttl_ms: row.ttl_ms,
     ttl_remaining_ms: state === 'active' ? row.expires_at - now : 0,
-    claims: [],
+    claims: state === 'active' ? claims : [],
   };
 }
 
@@ -112,19 +113,25 @@ export function grantLease(
  * (DESIGN §4). Renewal never revives an expired or revoked lease.
  */
 export function useLease(ctx: DomainContext, secret: string): LeaseRow {
-  const row = ctx.store.leases.bySecretHash(hashSecret(secret));
+  const row = peekLease(ctx, secret);
   const now = ctx.clock.now();
+  const expiresAt = now + row.ttl_ms;
+  ctx.store.leases.renew(row.lease_id, now, expiresAt);
+  return { ...row, renewed_at: now, expires_at: expiresAt };
+}
+
+/** The live lease of a secret, without renewing it (for queries, which write nothing). */
+export function peekLease(ctx: DomainContext, secret: string): LeaseRow {
+  const row = ctx.store.leases.bySecretHash(hashSecret(secret));
   if (!row) throw new DecapodError('LEASE_INVALID', 'lease is unknown', { reason: 'unknown' });
-  const state = stateAt(row, now);
+  const state = stateAt(row, ctx.clock.now());
   if (state !== 'active') {
     throw new DecapodError('LEASE_INVALID', `lease ${row.lease_id} is ${state}; grant a new one with lease.grant`, {
       reason: state,
       lease_id: row.lease_id,
     });
   }
-  const expiresAt = now + row.ttl_ms;
-  ctx.store.leases.renew(row.lease_id, now, expiresAt);
-  return { ...row, renewed_at: now, expires_at: expiresAt };
+  return row;
 }
 
 export function renewLease(ctx: DomainContext, secret: string) {
@@ -137,29 +144,41 @@ export function renewLease(ctx: DomainContext, secret: string) {
 }
 
 export function revokeLease(ctx: DomainContext, secret: string): { released: string[] } {
-  const row = useLease(ctx, secret);
-  ctx.store.leases.end(row.lease_id, 'revoked', ctx.clock.now());
-  appendEvent(ctx, { type: 'lease.revoked', agent: row.agent, subject: row.lease_id, data: { lease_id: row.lease_id } });
-  return { released: [] };
+  return { released: endLease(ctx, useLease(ctx, secret), 'revoked', 'revoked by its holder') };
+}
+
+/** Ends a lease and every claim on it, in the caller's transaction: one event each (DESIGN §4). */
+function endLease(ctx: DomainContext, row: LeaseRow, state: 'revoked' | 'expired', reason: string): string[] {
+  const released = endClaimsOfLease(ctx, row.lease_id, state === 'revoked' ? 'released' : 'expired', `lease ${state}`);
+  ctx.store.leases.end(row.lease_id, state, ctx.clock.now());
+  appendEvent(ctx, {
+    type: state === 'revoked' ? 'lease.revoked' : 'lease.expired',
+    agent: row.agent,
+    subject: row.lease_id,
+    data: { lease_id: row.lease_id, reason, released, ...(state === 'expired' ? { expired_at: iso(row.expires_at) } : {}) },
+  });
+  return released;
 }
 
 export function listLeases(ctx: DomainContext): PublicLease[] {
   const now = ctx.clock.now();
-  return ctx.store.leases.list().map((r) => toPublicLease(r, now));
+  const claimsOf = new Map<string, string[]>();
+  for (const c of ctx.store.claims.live({ now })) claimsOf.set(c.lease_id, [...(claimsOf.get(c.lease_id) ?? []), c.id]);
+  return ctx.store.leases.list().map((r) => toPublicLease(r, now, claimsOf.get(r.lease_id)));
+}
+
+/** DESIGN §4: a lease whose same-host process is gone is revoked while the server runs. */
+export function revokeOrphanedLeases(ctx: DomainContext, isAlive: (pid: number) => boolean): string[] {
+  const now = ctx.clock.now();
+  const orphans = ctx.store.leases.activeWithPid().filter((l) => l.expires_at > now && !isAlive(l.pid!));
+  for (const l of orphans) endLease(ctx, l, 'revoked', `process ${l.pid} is gone`);
+  return orphans.map((l) => l.lease_id);
 }
 
 /** Ends every lease whose time is up, one event each. Returns the lease ids ended. */
 export function expireDueLeases(ctx: DomainContext): string[] {
   const now = ctx.clock.now();
   const due = ctx.store.leases.dueForExpiry(now);
-  for (const row of due) {
-    ctx.store.leases.end(row.lease_id, 'expired', now);
-    appendEvent(ctx, {
-      type: 'lease.expired',
-      agent: row.agent,
-      subject: row.lease_id,
-      data: { lease_id: row.lease_id, expired_at: iso(row.expires_at) },
-    });
-  }
+  for (const row of due) endLease(ctx, row, 'expired', 'not renewed in time');
   return due.map((r) => r.lease_id);
 }

@@ -38,6 +38,71 @@ export const CATALOG: Record<string, CatalogEntry> = {
     "audited": false,
     "lease": "none"
   },
+  "task.create": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "optional"
+  },
+  "task.get": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
+  "task.list": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
+  "task.update": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "task.claim": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "task.cancel": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "task.reopen": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "claim.acquire": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "claim.renew": {
+    "kind": "mutation",
+    "audited": false,
+    "lease": "required"
+  },
+  "claim.release": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "claim.list": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
+  "claim.check": {
+    "kind": "query",
+    "audited": false,
+    "lease": "optional"
+  },
+  "claim.validate": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
   "audit.list": {
     "kind": "query",
     "audited": false,

@@ -11,6 +11,7 @@ import { IdleWatch } from './idle-watch.js';
 import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
 import { acquireServerLock, AlreadyLockedError } from './server-lock.js';
 import { startHousekeeping } from './housekeeping.js';
+import { WaitQueue } from '../methods/wait-queue.js';
 
 export interface ServeOptions {
   root: string;
@@ -76,6 +77,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const ctx: MethodContext = {
     store,
     clock,
+    waits: new WaitQueue(),
     logError: (err, method) => app.log.error({ err, method }, 'method failed'),
     server: {
       info: () => ({
@@ -128,7 +130,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     started_at: iso(startedAt),
   };
   writeServerJson(paths, info);
-  const housekeeping = startHousekeeping(ctx, (err) => app.log.error({ err }, 'housekeeping failed'));
+  const housekeeping = startHousekeeping(
+    ctx,
+    () => ctx.waits.notify(),
+    (err) => app.log.error({ err }, 'housekeeping failed'),
+  );
   idle.start();
 
   let resolveStopped!: (reason: string) => void;

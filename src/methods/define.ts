@@ -1,6 +1,7 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { ErrorName } from '../errors.js';
 import type { DomainContext } from '../domain/context.js';
+import type { WaitQueue } from './wait-queue.js';
 
 /** What the running server lets methods see of it; absent pieces are filled by tests. */
 export interface ServerControl {
@@ -20,6 +21,8 @@ export interface ServerControl {
 
 export interface MethodContext extends DomainContext {
   server: ServerControl;
+  /** requests waiting for paths to come free; notified after every change */
+  waits: WaitQueue;
   /** logs an unexpected fault with its cause; never shown to the caller */
   logError(err: unknown, method: string): void;
 }
@@ -48,6 +51,8 @@ export interface MethodDef<P extends TObject = TObject, R extends TObject = TObj
   errors: ErrorName[];
   examples: MethodExample[];
   handler(ctx: MethodContext, params: Static<P>): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;
+  /** For mutations that may wait: how long (ms) to keep retrying on CONFLICT, in arrival order. */
+  waitMs?: (params: Static<P>) => number | undefined;
   /** For results that carry a secret: what the idempotency record keeps, and how a replay restores it. */
   secrets?: {
     strip(result: Record<string, unknown>): Record<string, unknown>;
@@ -83,6 +88,7 @@ interface Spec<P extends TProperties, R extends TProperties> {
   errors?: ErrorName[];
   examples?: MethodExample[];
   secrets?: MethodDef['secrets'];
+  waitMs?: (params: Static<TObject<P>>) => number | undefined;
   handler: (
     ctx: MethodContext,
     params: Static<TObject<P>>,
@@ -109,6 +115,7 @@ export function defineMethod<P extends TProperties, R extends TProperties>(spec:
     errors: spec.errors ?? [],
     examples: spec.examples ?? [],
     ...(spec.secrets ? { secrets: spec.secrets } : {}),
+    ...(spec.waitMs ? { waitMs: spec.waitMs as MethodDef['waitMs'] } : {}),
     handler: spec.handler as unknown as MethodDef['handler'],
   };
 }

@@ -1,5 +1,5 @@
 import { DecapodError, invalidParams, toRpcError } from '../errors.js';
-import { expireDueLeases } from '../domain/leases.js';
+import { expireDue } from '../domain/expiry.js';
 import { iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
 import type { MethodContext, MethodDef } from './define.js';
@@ -36,8 +36,16 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
       checkDepth(params);
       validators.get(name)!(params);
       const p = params as Record<string, unknown>;
-      const result = method.kind === 'query' ? await method.handler(ctx, p) : runMutation(ctx, method, p);
-      return { ok: true, result };
+      if (method.kind === 'query') return { ok: true, result: await method.handler(ctx, p) };
+      try {
+        const result = runMutation(ctx, method, p);
+        ctx.waits.notify();
+        return { ok: true, result };
+      } catch (err) {
+        const waitMs = method.waitMs?.(p) ?? 0;
+        if (!(err instanceof DecapodError && err.errorName === 'CONFLICT' && waitMs > 0)) throw err;
+        return await waitForTurn(ctx, method, p, waitMs, err);
+      }
     } catch (err) {
       const out = asDecapodError(err);
       if (out.errorName === 'INTERNAL_ERROR') ctx.logError(err, name);
@@ -49,7 +57,7 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
 function runMutation(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>): unknown {
   const keyHash = typeof params.idempotency_key === 'string' ? sha256Hex(params.idempotency_key) : undefined;
   return ctx.store.transaction(() => {
-    expireDueLeases(ctx);
+    expireDue(ctx);
     const inputsHash = hashCanonical(withoutSecrets(params));
     if (keyHash !== undefined) {
       const prior = ctx.store.idempotency.get(keyHash);
@@ -89,6 +97,37 @@ function runMutation(ctx: MethodContext, method: MethodDef, params: Record<strin
     }
     return result;
   });
+}
+
+/** Retries a conflicting mutation whenever state changes, in arrival order, until it wins or times out. */
+function waitForTurn(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>, waitMs: number, first: DecapodError): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let last = first;
+    const finish = (outcome: Outcome) => {
+      clearTimeout(timer);
+      remove();
+      resolve(outcome);
+    };
+    const remove = ctx.waits.add(() => {
+      try {
+        const result = runMutation(ctx, method, params);
+        finish({ ok: true, result });
+        return true;
+      } catch (err) {
+        if (err instanceof DecapodError && err.errorName === 'CONFLICT') {
+          last = err;
+          return false;
+        }
+        finish({ ok: false, error: asDecapodError(err) });
+        return true;
+      }
+    });
+    const timer = setTimeout(() => finish({ ok: false, error: withWaited(last, waitMs) }), waitMs);
+  });
+}
+
+function withWaited(err: DecapodError, waitMs: number): DecapodError {
+  return new DecapodError('CONFLICT', `${err.message} (waited ${waitMs} ms)`, { ...err.data, waited_ms: waitMs });
 }
 
 function asDecapodError(err: unknown): DecapodError {

@@ -2,6 +2,12 @@ import { Type } from '@sinclair/typebox';
 import { defineMethod } from './define.js';
 import { IsoTime } from './schemas.js';
 
+const tasksCount = (c: Record<'open' | 'done' | 'cancelled', number>) => ({
+  tasks_open: c.open,
+  tasks_done: c.done,
+  tasks_cancelled: c.cancelled,
+});
+
 export const serverMethods = [
   defineMethod({
     name: 'server.status',
@@ -23,6 +29,10 @@ export const serverMethods = [
           leases_active: Type.Integer(),
           leases_revoked: Type.Integer(),
           leases_expired: Type.Integer(),
+          claims_active: Type.Integer(),
+          tasks_open: Type.Integer(),
+          tasks_done: Type.Integer(),
+          tasks_cancelled: Type.Integer(),
         },
         { additionalProperties: false },
       ),
@@ -41,6 +51,8 @@ export const serverMethods = [
           leases_active: active,
           leases_revoked: revoked,
           leases_expired: leases.length - active - revoked,
+          claims_active: ctx.store.claims.countActive(now),
+          ...tasksCount(ctx.store.tasks.countByStatus()),
         },
       };
     },

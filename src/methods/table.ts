@@ -4,6 +4,8 @@ import { defineMethod, type MethodDef } from './define.js';
 import { leaseMethods } from './lease.js';
 import { buildOpenRpc } from './openrpc.js';
 import { serverMethods } from './server.js';
+import { claimMethods } from './claim.js';
+import { taskMethods } from './task.js';
 
 function join(...groups: MethodDef[][]): ReadonlyMap<string, MethodDef> {
   const table = new Map<string, MethodDef>();
@@ -14,7 +16,7 @@ function join(...groups: MethodDef[][]): ReadonlyMap<string, MethodDef> {
   return table;
 }
 
-const namespaced = [...serverMethods, ...leaseMethods, ...auditMethods];
+const namespaced = [...serverMethods, ...leaseMethods, ...taskMethods, ...claimMethods, ...auditMethods];
 let discovery: Record<string, unknown> | undefined;
 
 const discover = defineMethod({

@@ -63,6 +63,8 @@ export interface LeaseStore {
   list(): LeaseRow[];
   /** active leases whose expires_at <= now */
   dueForExpiry(now: number): LeaseRow[];
+  /** active leases that named a process */
+  activeWithPid(): LeaseRow[];
   renew(leaseId: string, renewedAt: number, expiresAt: number): void;
   end(leaseId: string, state: Exclude<LeaseState, 'active'>, endedAt: number): void;
   countByState(): Record<LeaseState, number>;
@@ -75,6 +77,106 @@ export interface IdempotencyStore {
   prune(before: number): number;
 }
 
+export type TaskStatus = 'open' | 'done' | 'cancelled';
+
+export interface TaskRow {
+  id: string;
+  seq: number;
+  title: string;
+  description: string;
+  status: TaskStatus;
+  priority: number;
+  /** JSON arrays */
+  labels: string;
+  depends_on: string;
+  paths: string;
+  gates: string;
+  parent: string | null;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+  completed_at: number | null;
+  verified: number | null;
+}
+
+export interface TaskQuery {
+  status?: TaskStatus;
+  label?: string;
+  /** only tasks held now by this agent */
+  agent?: string;
+  /** open, dependencies done, not held by a live claim */
+  ready?: boolean;
+  /** live = lease active and claim not past its own deadline at this time */
+  now: number;
+  /** seq to start after (ready lists order by priority, others by seq) */
+  after?: { priority: number; seq: number };
+  limit: number;
+}
+
+export interface TaskStore {
+  nextSeq(): number;
+  insert(row: TaskRow): void;
+  byId(id: string): TaskRow | undefined;
+  update(row: TaskRow): void;
+  setLabels(taskId: string, labels: string[]): void;
+  setDeps(taskId: string, dependsOn: string[]): void;
+  /** ids reachable from `from` through depends_on (for cycle checks) */
+  dependencyClosure(from: string[]): Set<string>;
+  list(query: TaskQuery): TaskRow[];
+  countByStatus(): Record<TaskStatus, number>;
+}
+
+export type ClaimState = 'active' | 'released' | 'expired';
+
+export interface ClaimRow {
+  id: string;
+  lease_id: string;
+  agent: string;
+  task_id: string | null;
+  mode: 'exclusive' | 'shared';
+  fence: number;
+  state: ClaimState;
+  /** JSON array of normalised patterns */
+  paths: string;
+  ttl_ms: number | null;
+  reason: string | null;
+  acquired_at: number;
+  renewed_at: number;
+  expires_at: number | null;
+  ended_at: number | null;
+  end_reason: string | null;
+}
+
+export interface ClaimQuery {
+  agent?: string;
+  task?: string;
+  lease_id?: string;
+  now: number;
+}
+
+export interface ClaimStore {
+  /** the next fence: one counter for the whole store that only grows */
+  nextFence(): number;
+  insert(row: ClaimRow, patterns: { pattern: string; prefix: string }[]): void;
+  byId(id: string): ClaimRow | undefined;
+  /** live claims (active, lease alive, own deadline not passed) of these filters */
+  live(query: ClaimQuery): ClaimRow[];
+  /** the live claim on a task, if any */
+  liveForTask(taskId: string, now: number): ClaimRow | undefined;
+  /**
+   * Live claim patterns that could overlap a pattern with this static prefix: those whose prefix
+   * is an ancestor of it (or equal), and those under it.
+   */
+  candidates(prefix: string, now: number): { claim: ClaimRow; pattern: string }[];
+  /** active claims of a lease, whatever their deadline */
+  activeOfLease(leaseId: string): ClaimRow[];
+  /** active claims whose own deadline has passed */
+  dueForExpiry(now: number): ClaimRow[];
+  renew(id: string, renewedAt: number, expiresAt: number | null): void;
+  end(id: string, state: Exclude<ClaimState, 'active'>, endedAt: number, reason: string): void;
+  countActive(now: number): number;
+}
+
 export interface MetaStore {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
@@ -85,6 +187,8 @@ export interface Store {
   readonly events: EventStore;
   readonly leases: LeaseStore;
   readonly idempotency: IdempotencyStore;
+  readonly tasks: TaskStore;
+  readonly claims: ClaimStore;
   /** Runs fn in one write transaction (SQLite: BEGIN IMMEDIATE); fn must be synchronous. */
   transaction<T>(fn: () => T): T;
   /** The highest migration applied. */

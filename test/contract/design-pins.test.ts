@@ -31,7 +31,7 @@ test('every error of DESIGN §3 has the same code in src/errors.ts', () => {
 test('every implemented method is named in DESIGN §5, with its params', () => {
   const section = design.slice(design.indexOf('## 5. Methods'), design.indexOf('## 6.'));
   const designed = new Map(
-    [...section.matchAll(/^\| `([a-z.]+)`(?: \/ `([a-z.]+)`)? \| ([^|]*) \|/gm)].flatMap((m) =>
+    [...section.matchAll(/^\| `([a-z.]+)`(?: \/ `([a-z.]+)`)? \| ((?:[^|\\]|\\.)*) \|/gm)].flatMap((m) =>
       [m[1], m[2]].filter(Boolean).map((name) => [name!, m[3]!] as const),
     ),
   );

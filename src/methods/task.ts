@@ -1,0 +1,145 @@
+import { Type } from '@sinclair/typebox';
+import { useLease } from '../domain/leases.js';
+import {
+  cancelTask,
+  claimNextTask,
+  claimTask,
+  createTask,
+  getTask,
+  reopenTask,
+  toPublicTask,
+  updateTask,
+} from '../domain/tasks.js';
+import { invalidParams } from '../errors.js';
+import { defineMethod } from './define.js';
+import { Agent, Claim, GateName, Label, LeaseSecret, PathList, Priority, Task, TaskId, TtlMs } from './schemas.js';
+
+const Fields = {
+  description: Type.Optional(Type.String({ maxLength: 20_000 })),
+  priority: Type.Optional(Priority),
+  labels: Type.Optional(Type.Array(Label, { maxItems: 32 })),
+  depends_on: Type.Optional(Type.Array(TaskId, { maxItems: 64 })),
+  paths: Type.Optional(PathList),
+  gates: Type.Optional(Type.Array(GateName, { maxItems: 32, description: 'the proof plan: gate names from .decapod/config.json' })),
+  parent: Type.Optional(TaskId),
+};
+const Title = Type.String({ minLength: 1, maxLength: 300 });
+const Reason = Type.String({ minLength: 1, maxLength: 2000 });
+
+// The cursor is opaque to callers: base64url of "priority.seq" of the last task returned.
+const encodeCursor = (priority: number, seq: number) => Buffer.from(`${priority}.${seq}`).toString('base64url');
+function decodeCursor(cursor: string): { priority: number; seq: number } {
+  const m = /^(\d)\.(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw invalidParams('cursor', 'is not a cursor this server gave out');
+  return { priority: Number(m[1]), seq: Number(m[2]) };
+}
+
+export const taskMethods = [
+  defineMethod({
+    name: 'task.create',
+    kind: 'mutation',
+    summary: 'Adds a task: a unit of intent with its paths, dependencies and proof plan.',
+    params: { lease: Type.Optional(LeaseSecret), title: Title, ...Fields },
+    result: { task: Task },
+    errors: ['LEASE_INVALID', 'INVALID_PARAMS'],
+    examples: [{ name: 'a task touching src/parser', params: { title: 'Fix the parser', priority: 1, labels: ['bug'], paths: ['src/parser'] } }],
+    handler: (ctx, p) => {
+      const { lease: secret, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
+      const agent = secret === undefined ? null : useLease(ctx, secret).agent;
+      return { task: toPublicTask(ctx, createTask(ctx, agent, fields)) };
+    },
+  }),
+  defineMethod({
+    name: 'task.get',
+    kind: 'query',
+    summary: 'One task, with its holder (agent, lease, claim, fence) while someone works on it.',
+    params: { task: TaskId },
+    result: { task: Task },
+    errors: ['NOT_FOUND'],
+    examples: [{ name: 'get', params: { task: 'T1' } }],
+    handler: (ctx, p) => ({ task: toPublicTask(ctx, getTask(ctx, p.task)) }),
+  }),
+  defineMethod({
+    name: 'task.list',
+    kind: 'query',
+    summary: 'Tasks by priority then age; `ready` = open, dependencies done, unclaimed. Page with next_cursor.',
+    params: {
+      status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('done'), Type.Literal('cancelled')])),
+      label: Type.Optional(Label),
+      agent: Type.Optional(Agent),
+      ready: Type.Optional(Type.Boolean()),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+      cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    },
+    result: { tasks: Type.Array(Task), next_cursor: Type.Union([Type.String(), Type.Null()]) },
+    examples: [{ name: 'ready work', params: { ready: true, limit: 10 } }],
+    handler: (ctx, p) => {
+      const limit = p.limit ?? 100;
+      const rows = ctx.store.tasks.list({
+        now: ctx.clock.now(),
+        limit: limit + 1,
+        ...(p.status ? { status: p.status } : {}),
+        ...(p.label ? { label: p.label } : {}),
+        ...(p.agent ? { agent: p.agent } : {}),
+        ...(p.ready ? { ready: true } : {}),
+        ...(p.cursor ? { after: decodeCursor(p.cursor) } : {}),
+      });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        tasks: page.map((r) => toPublicTask(ctx, r)),
+        next_cursor: rows.length > limit && last ? encodeCursor(last.priority, last.seq) : null,
+      };
+    },
+  }),
+  defineMethod({
+    name: 'task.update',
+    kind: 'mutation',
+    summary: 'Changes an open task. Only its holder may change a held task.',
+    params: { lease: LeaseSecret, task: TaskId, title: Type.Optional(Title), ...Fields },
+    result: { task: Task },
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'INVALID_STATE', 'INVALID_PARAMS'],
+    examples: [{ name: 'raise priority', params: { lease: 'dcl_…', task: 'T1', priority: 0 } }],
+    handler: (ctx, p) => {
+      const { lease: secret, task, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
+      return { task: toPublicTask(ctx, updateTask(ctx, useLease(ctx, secret), task, fields)) };
+    },
+  }),
+  defineMethod({
+    name: 'task.claim',
+    kind: 'mutation',
+    summary: 'Claims a task and its paths atomically; without `task`, the best ready one whose paths are free.',
+    params: { lease: LeaseSecret, task: Type.Optional(TaskId), ttl_ms: Type.Optional(TtlMs) },
+    result: { task: Task, claim: Claim },
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'CONFLICT', 'INVALID_STATE'],
+    examples: [
+      { name: 'the next ready task', params: { lease: 'dcl_…' } },
+      { name: 'a given task', params: { lease: 'dcl_…', task: 'T3' } },
+    ],
+    handler: (ctx, p) => {
+      const lease = useLease(ctx, p.lease);
+      const { task, claim } = p.task === undefined ? claimNextTask(ctx, lease, p.ttl_ms) : claimTask(ctx, lease, p.task, p.ttl_ms);
+      return { task: toPublicTask(ctx, task), claim };
+    },
+  }),
+  defineMethod({
+    name: 'task.cancel',
+    kind: 'mutation',
+    summary: 'Cancels an open task (releasing its claim). Only its holder may cancel a held task.',
+    params: { lease: LeaseSecret, task: TaskId, reason: Reason },
+    result: { task: Task },
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'INVALID_STATE'],
+    examples: [{ name: 'cancel', params: { lease: 'dcl_…', task: 'T2', reason: 'duplicate of T1' } }],
+    handler: (ctx, p) => ({ task: toPublicTask(ctx, cancelTask(ctx, useLease(ctx, p.lease), p.task, p.reason)) }),
+  }),
+  defineMethod({
+    name: 'task.reopen',
+    kind: 'mutation',
+    summary: 'Returns a done or cancelled task to open.',
+    params: { lease: LeaseSecret, task: TaskId, reason: Reason },
+    result: { task: Task },
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'INVALID_STATE'],
+    examples: [{ name: 'reopen', params: { lease: 'dcl_…', task: 'T2', reason: 'regressed' } }],
+    handler: (ctx, p) => ({ task: toPublicTask(ctx, reopenTask(ctx, useLease(ctx, p.lease), p.task, p.reason)) }),
+  }),
+];

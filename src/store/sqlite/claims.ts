@@ -1,0 +1,58 @@
+import type Database from 'better-sqlite3';
+import type { ClaimQuery, ClaimRow, ClaimStore } from '../store.js';
+
+/** SQL: claim `c` holds now (@now): active, its lease alive, its own deadline not passed. */
+export const LIVE_CLAIM = `c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now)
+  AND EXISTS (SELECT 1 FROM leases l WHERE l.lease_id = c.lease_id AND l.state = 'active' AND l.expires_at > @now)`;
+
+export function sqliteClaims(db: Database.Database, nextFence: () => number): ClaimStore {
+  const q = {
+    insert: db.prepare(`INSERT INTO claims (id, lease_id, agent, task_id, mode, fence, state, paths, ttl_ms, reason,
+      acquired_at, renewed_at, expires_at, ended_at, end_reason) VALUES (@id, @lease_id, @agent, @task_id, @mode,
+      @fence, @state, @paths, @ttl_ms, @reason, @acquired_at, @renewed_at, @expires_at, @ended_at, @end_reason)`),
+    insertPath: db.prepare('INSERT OR IGNORE INTO claim_paths (claim_id, pattern, prefix) VALUES (?, ?, ?)'),
+    deletePaths: db.prepare('DELETE FROM claim_paths WHERE claim_id = ?'),
+    byId: db.prepare('SELECT * FROM claims WHERE id = ?'),
+    live: db.prepare(`SELECT c.* FROM claims c WHERE ${LIVE_CLAIM}
+      AND (@agent IS NULL OR c.agent = @agent) AND (@task IS NULL OR c.task_id = @task)
+      AND (@lease_id IS NULL OR c.lease_id = @lease_id) ORDER BY c.fence`),
+    liveForTask: db.prepare(`SELECT c.* FROM claims c WHERE c.task_id = @task AND ${LIVE_CLAIM} LIMIT 1`),
+    // Ancestors-or-equal of the prefix (passed as a JSON array), and everything under it.
+    candidates: db.prepare(`SELECT c.*, p.pattern AS matched_pattern FROM claim_paths p JOIN claims c ON c.id = p.claim_id
+      WHERE (p.prefix IN (SELECT value FROM json_each(@ancestors))
+             OR (@prefix = '' OR (p.prefix > @prefix || '/' AND p.prefix < @prefix || '0')))
+        AND ${LIVE_CLAIM} ORDER BY c.fence`),
+    activeOfLease: db.prepare("SELECT * FROM claims WHERE lease_id = ? AND state = 'active' ORDER BY fence"),
+    due: db.prepare("SELECT * FROM claims WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at"),
+    renew: db.prepare('UPDATE claims SET renewed_at = ?, expires_at = ? WHERE id = ?'),
+    end: db.prepare('UPDATE claims SET state = ?, ended_at = ?, end_reason = ? WHERE id = ?'),
+    countLive: db.prepare(`SELECT count(*) FROM claims c WHERE ${LIVE_CLAIM}`).pluck(),
+  };
+  return {
+    nextFence,
+    insert: (row, patterns) => {
+      q.insert.run(row);
+      for (const p of patterns) q.insertPath.run(row.id, p.pattern, p.prefix);
+    },
+    byId: (id) => q.byId.get(id) as ClaimRow | undefined,
+    live: (query: ClaimQuery) =>
+      q.live.all({ now: query.now, agent: query.agent ?? null, task: query.task ?? null, lease_id: query.lease_id ?? null }) as ClaimRow[],
+    liveForTask: (task, now) => q.liveForTask.get({ task, now }) as ClaimRow | undefined,
+    candidates: (prefix, now) => {
+      const segments = prefix === '' ? [] : prefix.split('/');
+      const ancestors = [''];
+      for (let i = 1; i <= segments.length; i++) ancestors.push(segments.slice(0, i).join('/'));
+      return (q.candidates.all({ ancestors: JSON.stringify(ancestors), prefix, now }) as (ClaimRow & { matched_pattern: string })[]).map(
+        ({ matched_pattern, ...claim }) => ({ claim, pattern: matched_pattern }),
+      );
+    },
+    activeOfLease: (leaseId) => q.activeOfLease.all(leaseId) as ClaimRow[],
+    dueForExpiry: (now) => q.due.all(now) as ClaimRow[],
+    renew: (id, renewedAt, expiresAt) => void q.renew.run(renewedAt, expiresAt, id),
+    end: (id, state, endedAt, reason) => {
+      q.end.run(state, endedAt, reason, id);
+      q.deletePaths.run(id);
+    },
+    countActive: (now) => q.countLive.get({ now }) as number,
+  };
+}

@@ -1,0 +1,33 @@
+import type Database from 'better-sqlite3';
+import type { LeaseRow, LeaseState, LeaseStore } from '../store.js';
+
+export function sqliteLeases(db: Database.Database): LeaseStore {
+  const q = {
+    insert: db.prepare(`INSERT INTO leases (lease_id, secret_hash, agent, state, ttl_ms, pid, meta,
+      granted_at, renewed_at, expires_at, ended_at) VALUES (@lease_id, @secret_hash, @agent, @state, @ttl_ms,
+      @pid, @meta, @granted_at, @renewed_at, @expires_at, @ended_at)`),
+    byId: db.prepare('SELECT * FROM leases WHERE lease_id = ?'),
+    bySecret: db.prepare('SELECT * FROM leases WHERE secret_hash = ?'),
+    list: db.prepare('SELECT * FROM leases ORDER BY granted_at, lease_id'),
+    due: db.prepare("SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? ORDER BY expires_at"),
+    withPid: db.prepare("SELECT * FROM leases WHERE state = 'active' AND pid IS NOT NULL"),
+    renew: db.prepare('UPDATE leases SET renewed_at = ?, expires_at = ? WHERE lease_id = ?'),
+    end: db.prepare('UPDATE leases SET state = ?, ended_at = ? WHERE lease_id = ?'),
+    counts: db.prepare('SELECT state, count(*) AS n FROM leases GROUP BY state'),
+  };
+  return {
+    insert: (row) => void q.insert.run(row),
+    byId: (id) => q.byId.get(id) as LeaseRow | undefined,
+    bySecretHash: (h) => q.bySecret.get(h) as LeaseRow | undefined,
+    list: () => q.list.all() as LeaseRow[],
+    dueForExpiry: (now) => q.due.all(now) as LeaseRow[],
+    activeWithPid: () => q.withPid.all() as LeaseRow[],
+    renew: (id, renewedAt, expiresAt) => void q.renew.run(renewedAt, expiresAt, id),
+    end: (id, state, endedAt) => void q.end.run(state, endedAt, id),
+    countByState: () => {
+      const counts: Record<LeaseState, number> = { active: 0, revoked: 0, expired: 0 };
+      for (const r of q.counts.all() as { state: LeaseState; n: number }[]) counts[r.state] = r.n;
+      return counts;
+    },
+  };
+}

@@ -1,0 +1,239 @@
+import fc from 'fast-check';
+import picomatch from 'picomatch/posix.js';
+import { describe, expect, test } from 'vitest';
+import { staticPrefix } from '../../src/domain/claim-paths.js';
+import { GLOB_OPTIONS, mayOverlapByPrefix, patternsOverlap } from '../../src/domain/path-overlap.js';
+
+const both = (a: string, b: string) => [patternsOverlap(a, b), patternsOverlap(b, a)];
+
+describe('patternsOverlap', () => {
+  test.each([
+    // the cases DESIGN §4 turns on
+    ['src/**', 'src/a.ts', true],
+    ['src/*.ts', 'src/**/x.ts', true],
+    ['src', 'src/a/b', true],
+    ['src/a.ts', 'src/b.ts', false],
+    ['src/*.ts', 'lib/x.ts', false],
+    ['docs/*.md', 'docs/a.ts', false],
+    ['**', 'src/a.ts', true],
+    ['**', '**', true],
+    ['**', 'docs/*.md', true],
+    ['**', '{a,b}/@(x|y)', true],
+    ['a/b', 'a/bc', false],
+    ['a/b*', 'a/bc', true],
+    ['*.ts', 'src/a.ts', false],
+    // folders contain their files, globs cover what lies under their matches
+    ['src/a', 'src/a', true],
+    ['src/*', 'src/a/b.ts', true],
+    ['src/*', 'src', true],
+    ['src/*', 'lib', false],
+    ['src/*/x.ts', 'src/a', true],
+    ['src/*/x.ts', 'src/a/y.ts', false],
+    ['*', 'anything/at/all', true],
+    ['*.md', 'README.md', true],
+    ['*.md', 'docs', false],
+    ['.github/*.yml', '.github/workflows/ci.yml', false],
+    ['.github/*', '.github/workflows/ci.yml', true],
+    ['src/.env*', 'src/*', true],
+    // globs against globs, segment by segment
+    ['src/*.ts', 'src/*.md', false],
+    ['src/a*', 'src/b*', false],
+    ['src/a*', 'src/*b', true],
+    ['src/*.test.ts', 'src/*.ts', true],
+    ['src/?.ts', 'src/ab.ts', false],
+    ['src/?.ts', 'src/a.ts', true],
+    ['src/??.ts', 'src/?.ts', false],
+    ['src/[ab].ts', 'src/c.ts', false],
+    ['src/[ab].ts', 'src/?.ts', true],
+    ['src/**/*.ts', 'lib/**/*.ts', false],
+    ['src/**/*.ts', 'src/**/*.md', true], // `src/x.ts/y.md`: a folder named x.ts
+    ['**/*.ts', 'docs/*.md', true], // docs/a.md/b.ts: a match of each lies on one path
+    ['src/*/a', 'src/b/*', true],
+    ['src/*/a', 'src/b/c', false],
+    // braces: alternatives, also across segments
+    ['src/{a,b}.ts', 'src/c.ts', false],
+    ['src/{a,b}.ts', 'src/b.ts', true],
+    ['{src,lib}/x', 'lib/x/y', true],
+    ['{src,lib}/x', 'test/x', false],
+    ['src/{a,b/c}', 'src/b/c/d', true],
+    ['src/{a,b/c}', 'src/b/d', false],
+    ['src/{a,{b,c}}.ts', 'src/c.ts', true],
+    ['src/{a}', 'src/{a}', true],
+    ['src/{a}', 'src/a', false],
+    ['src/{1..3}', 'src/2', true],
+    // extglobs: exact against plain segments, conservative against globs
+    ['src/@(a|b)', 'src/b/x', true],
+    ['src/@(a|b)', 'src/c', false],
+    ['src/@(a|b)', 'src/*.ts', true],
+    ['src/!(a)', 'src/b', true],
+    ['lib/!(a)', 'src/b', false],
+    // plain names picomatch reads oddly stay exact against themselves
+    ['src/+page.svelte', 'src/+page.svelte', true],
+    ['src/$lib/x', 'src/$lib', true],
+    ['src/$lib/x', 'src/lib/x', false],
+    // whole-pattern syntax: sound, so conservative
+    ['src/a|b', 'b', true],
+  ] as const)('%j vs %j → %s', (a, b, expected) => {
+    expect(both(a, b)).toEqual([expected, expected]);
+    // the index rule is never stricter than the full check
+    if (expected) expect(mayOverlapByPrefix(staticPrefix(a), staticPrefix(b))).toBe(true);
+  });
+});
+
+describe('mayOverlapByPrefix', () => {
+  test.each([
+    ['', '', true],
+    ['', 'src/a', true],
+    ['src', 'src/a', true],
+    ['src/a', 'src/a', true],
+    ['src/a', 'src/ab', false],
+    ['src/a', 'lib/a', false],
+    ['src/a/b', 'src/a', true],
+  ])('%j, %j → %s', (a, b, expected) => {
+    expect([mayOverlapByPrefix(a, b), mayOverlapByPrefix(b, a)]).toEqual([expected, expected]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Property: against brute force over a generated tree, patternsOverlap never misses an overlap.
+
+const NAMES = ['a', 'b', 'c', 'x.ts', 'y.md', '.e'] as const;
+const PATTERN_SEGMENTS = [
+  ...NAMES,
+  '*',
+  '**',
+  '*.ts',
+  '*.md',
+  'a*',
+  '*a',
+  'x.*',
+  '?',
+  '[ab]',
+  '[!a]',
+  '.*',
+  '{a,b}',
+  '{x.ts,c}',
+  '{a,b/c}',
+  '{,a}',
+  '@(a|c)',
+  '*(a|b)',
+  '!(a)',
+] as const;
+
+const pathArb = fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
+const treeArb = fc.array(pathArb, { minLength: 1, maxLength: 8 });
+const patternArb = fc.array(fc.constantFrom(...PATTERN_SEGMENTS), { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
+/** A pattern shaped like one of the tree's paths (some segments globbed, maybe cut short): hits more often. */
+const patternNear = (paths: string[]) =>
+  fc
+    .constantFrom(...paths)
+    .chain((p) =>
+      fc.tuple(
+        ...p.split('/').map((seg) =>
+          fc.oneof({ arbitrary: fc.constant(seg), weight: 2 }, { arbitrary: fc.constantFrom(...PATTERN_SEGMENTS), weight: 1 }),
+        ),
+      ),
+    )
+    .chain((segs) => fc.integer({ min: 1, max: segs.length }).map((n) => segs.slice(0, n).join('/')));
+const patternFor = (paths: string[]) => fc.oneof(patternArb, patternNear(paths));
+/** A tree and two patterns, random or shaped by the tree. */
+const caseArb = treeArb.chain((paths) => fc.tuple(fc.constant(paths), patternFor(paths), patternFor(paths)));
+
+/** The tree's paths and all their ancestors. */
+function universe(paths: string[]): string[] {
+  const all = new Set<string>();
+  for (const p of paths) {
+    const segs = p.split('/');
+    for (let n = 1; n <= segs.length; n++) all.add(segs.slice(0, n).join('/'));
+  }
+  return [...all];
+}
+
+const ancestorsOrSelf = (path: string) => path.split('/').map((_, i, segs) => segs.slice(0, i + 1).join('/'));
+
+/** Ground truth: some path of the tree is covered by both (covered = it or an ancestor matches). */
+function overlapsIn(tree: string[], a: string, b: string): boolean {
+  // A picomatch matcher takes a second argument (return an object), so never pass it to .some().
+  const ma = picomatch(a, GLOB_OPTIONS);
+  const mb = picomatch(b, GLOB_OPTIONS);
+  return tree.some((u) => ancestorsOrSelf(u).some((p) => ma(p)) && ancestorsOrSelf(u).some((p) => mb(p)));
+}
+
+const RUNS = 3000;
+const SEED = 20_260_601;
+
+test('never misses an overlap a generated tree shows, in either order', () => {
+  const stats = { truths: 0, negatives: 0, falsePositives: 0 };
+  fc.assert(
+    fc.property(caseArb, ([paths, a, b]) => {
+      const tree = universe(paths);
+      const truth = overlapsIn(tree, a, b);
+      const ab = patternsOverlap(a, b);
+      const ba = patternsOverlap(b, a);
+      expect(ab).toBe(ba);
+      if (truth) {
+        stats.truths++;
+        expect(ab).toBe(true);
+      } else {
+        stats.negatives++;
+        if (ab) stats.falsePositives++;
+      }
+    }),
+    { seed: SEED, numRuns: RUNS },
+  );
+  // Enough of each kind to mean something.
+  expect(stats.truths).toBeGreaterThan(RUNS / 10);
+  expect(stats.negatives).toBeGreaterThan(RUNS / 10);
+  console.info(`path-overlap vs generated trees: ${JSON.stringify(stats)}`);
+});
+
+test('the static-prefix index never hides an overlap, and every match lies under the prefix', () => {
+  fc.assert(
+    fc.property(caseArb, ([paths, a, b]) => {
+      const tree = universe(paths);
+      const pa = staticPrefix(a);
+      const pb = staticPrefix(b);
+      if (overlapsIn(tree, a, b)) expect(mayOverlapByPrefix(pa, pb)).toBe(true);
+      const ma = picomatch(a, GLOB_OPTIONS);
+      for (const u of tree) if (ma(u)) expect(u === pa || pa === '' || u.startsWith(`${pa}/`), `${a} matches ${u}`).toBe(true);
+    }),
+    { seed: SEED + 1, numRuns: RUNS },
+  );
+});
+
+// Simple globs (wildcards, classes, comma braces): here a "yes" should almost always be real.
+// The ground truth is every path of up to five segments over names that also hold the
+// intersections of these globs (`a.ts` for `a*` and `*.ts`), so a wrong "yes" is a real one.
+const SIMPLE_SEGMENTS = ['a', 'b', 'x.ts', 'y.md', '*', '**', '*.ts', '*.md', 'a*', '?', '[ab]', '{a,b}', '{x.ts,b}'] as const;
+const RICH_NAMES = ['a', 'b', 'x.ts', 'y.md', 'a.ts', 'a.md', 'q'];
+
+function allPaths(names: string[], depth: number): string[] {
+  let level = [...names];
+  const out = [...level];
+  for (let d = 2; d <= depth; d++) {
+    level = level.flatMap((p) => names.map((n) => `${p}/${n}`));
+    out.push(...level);
+  }
+  return out;
+}
+
+test('false overlaps are rare for simple globs', () => {
+  const paths = allPaths(RICH_NAMES, 4);
+  const simpleArb = fc.array(fc.constantFrom(...SIMPLE_SEGMENTS), { minLength: 1, maxLength: 3 }).map((s) => s.join('/'));
+  let negatives = 0;
+  let falsePositives = 0;
+  fc.assert(
+    fc.property(simpleArb, simpleArb, (a, b) => {
+      const truth = overlapsIn(paths, a, b);
+      if (truth) expect(patternsOverlap(a, b)).toBe(true);
+      else {
+        negatives++;
+        if (patternsOverlap(a, b)) falsePositives++;
+      }
+    }),
+    { seed: SEED + 2, numRuns: 500 },
+  );
+  console.info(`path-overlap simple globs: ${falsePositives} false overlaps of ${negatives} non-overlapping pairs`);
+  expect(negatives).toBeGreaterThan(50);
+  expect(falsePositives).toBe(0);
+});
