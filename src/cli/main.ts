@@ -7,6 +7,7 @@ import { callMethod, RpcError } from '../launcher/rpc-call.js';
 import { TransportError } from '../launcher/http-json.js';
 import { parseDuration } from '../util/duration.js';
 import { waitForExit } from '../util/process-alive.js';
+import { runSugar, SUGAR_OPTIONS } from './sugar.js';
 import { USAGE, UsageError } from './usage.js';
 
 const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -22,15 +23,34 @@ async function main(argv: string[]): Promise<number> {
       durability: { type: 'string' },
       foreground: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      agent: { type: 'string' },
+      ttl: { type: 'string' },
+      export: { type: 'boolean' },
+      shared: { type: 'boolean' },
+      wait: { type: 'string' },
+      reason: { type: 'string' },
+      fence: { type: 'string' },
+      priority: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      path: { type: 'string', multiple: true },
+      depends: { type: 'string', multiple: true },
+      description: { type: 'string' },
+      ready: { type: 'boolean' },
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
     },
   });
   const [command, ...rest] = positionals;
+  const sugar = [`${command} ${rest[0]}`, command!].find((c) => c in SUGAR_OPTIONS);
+  onlyOptions(sugar ?? command!, values);
   if (values.help || command === 'help' || command === undefined) {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
   const root = projectRoot(process.cwd(), values.root);
 
+  if (sugar) return runSugar(sugar, root, values, sugar.includes(' ') ? rest.slice(1) : rest);
   switch (command) {
     case 'serve':
       return serve(root, values);
@@ -120,16 +140,17 @@ async function call(root: string, args: string[]): Promise<number> {
   if (process.env.DECAPOD_LEASE && p.lease === undefined && (CATALOG[method]?.lease ?? 'none') !== 'none') {
     p.lease = process.env.DECAPOD_LEASE;
   }
-  try {
-    out(await callMethod(root, method, p));
-    return 0;
-  } catch (err) {
-    if (err instanceof RpcError) {
-      process.stderr.write(`${JSON.stringify(err.toJSON(), null, 2)}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  out(await callMethod(root, method, p));
+  return 0;
+}
+
+const SERVE_OPTIONS = ['idle-timeout', 'durability', 'foreground'];
+
+/** Each command takes its own options: any other is a usage error, never silently ignored. */
+function onlyOptions(command: string, values: Record<string, unknown>): void {
+  const allowed = new Set(['root', 'help', ...(command === 'serve' ? SERVE_OPTIONS : []), ...(SUGAR_OPTIONS[command] ?? [])]);
+  const extra = Object.keys(values).find((k) => !allowed.has(k));
+  if (extra) throw new UsageError(`--${extra} is not an option of ${command}`);
 }
 
 function noExtra(args: string[]): void {
@@ -145,8 +166,13 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`decapod: ${(err as Error).message}\n\n${USAGE}`);
+    const code = (err as { code?: unknown } | null)?.code;
+    if (err instanceof RpcError) {
+      // DESIGN §2: an RPC error is printed as the JSON-RPC error object on stderr, exit 1.
+      process.stderr.write(`${JSON.stringify(err.toJSON(), null, 2)}\n`);
+      process.exitCode = 1;
+    } else if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`decapod: ${(err as Error).message}\n(run 'decapod help' for usage)\n`);
       process.exitCode = 2;
     } else if (err instanceof LaunchError || err instanceof TransportError) {
       process.stderr.write(`decapod: ${err.message}\n`);

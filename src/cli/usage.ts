@@ -9,6 +9,16 @@ Usage:
   decapod env                      print DECAPOD_URL=… and DECAPOD_TOKEN=… for eval, starting a server
   decapod help
 
+Agents (these act with DECAPOD_LEASE):
+  decapod lease grant --agent NAME [--ttl 10m] [--export]   grant a lease; --export prints DECAPOD_LEASE=…
+  decapod claim PATH… [--shared] [--wait 30s] [--ttl 5m] [--reason TEXT]
+  decapod release CLAIM [--fence N]                         (the fence defaults to the claim's current one)
+  decapod check PATH…                                       exit 1 when another holder holds any of them
+  decapod task add TITLE [--priority 0-4] [--label L]… [--path P]… [--depends T]… [--description D]
+  decapod task list [--ready] [--status open|done|cancelled] [--label L] [--agent A] [--limit N] [--json]
+  decapod task show TASK
+  decapod task claim [TASK] [--ttl 10m]                     without TASK: the best ready one
+
 Options:
   --root DIR   project root (default: the enclosing git repository's main worktree, else the cwd)
 

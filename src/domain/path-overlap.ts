@@ -47,15 +47,20 @@ export function patternsOverlap(a: string, b: string): boolean {
 // Parsing. A pattern becomes its brace alternatives, each a list of segments. Parsed patterns are
 // cached: the same few claims are compared against every acquire.
 
-type Token = string | typeof STAR | typeof ANY;
+/** One character of a bracket class: `[a-c]` is { negated: false, chars: 'abc' }. */
+interface CharClass {
+  negated: boolean;
+  chars: string;
+}
+type Token = string | typeof STAR | typeof ANY | CharClass;
 const STAR = 0;
 const ANY = 1;
 
 type Segment =
   | { kind: 'globstar' }
   | { kind: 'literal'; text: string }
-  // tokens: the segment as `*`/`?`/literal characters (a bracket class widened to `?`), or null
-  // when it holds syntax that model cannot over-approximate (extglobs, ranges, `$`, `+`).
+  // tokens: the segment as `*`, `?`, bracket classes and literal characters, or null when it
+  // holds syntax that model cannot over-approximate (extglobs, brace ranges, `$`, `+`).
   | { kind: 'glob'; text: string; match: (s: string) => boolean; tokens: Token[] | null };
 
 interface Parsed {
@@ -105,7 +110,7 @@ function toSegment(text: string): Segment {
   return { kind: 'glob', text, match: (s) => re.test(s), tokens: tokenize(text) };
 }
 
-/** `*`, `?`, `[…]` (as `?`) and literal characters; null for anything else. */
+/** `*`, `?`, simple `[…]` classes and literal characters; null for anything else. */
 function tokenize(text: string): Token[] | null {
   const tokens: Token[] = [];
   for (let i = 0; i < text.length; i++) {
@@ -113,19 +118,52 @@ function tokenize(text: string): Token[] | null {
     if (ch === '*') tokens.push(STAR);
     else if (ch === '?') tokens.push(ANY);
     else if (ch === '[') {
-      // A simple class: `[` optional `!`/`^`, then characters up to `]`. Anything fancier (a `]`
-      // first, POSIX classes, no closing bracket) is left to the conservative path.
-      let j = i + 1;
-      if (text[j] === '!' || text[j] === '^') j++;
-      const close = text.indexOf(']', j);
-      if (close <= j || text.slice(j, close).includes('[')) return null;
-      tokens.push(ANY);
+      const close = text.indexOf(']', i + 1);
+      const cls = close === -1 ? null : charClass(text.slice(i + 1, close));
+      if (cls === null) return null;
+      tokens.push(cls);
       i = close;
     } else if (isLiteralSegment(ch)) tokens.push(ch);
     else return null;
   }
   return tokens;
 }
+
+const MAX_CLASS_CHARS = 256;
+
+/**
+ * The inside of `[…]`: optional `!`/`^`, then characters and `x-y` ranges. Anything fancier (a
+ * `]` first, POSIX classes, huge ranges) is null, left to the conservative path.
+ */
+function charClass(body: string): CharClass | null {
+  const negated = body.startsWith('!') || body.startsWith('^');
+  const inner = negated ? body.slice(1) : body;
+  if (inner === '' || inner.includes('[')) return null;
+  let chars = '';
+  for (let k = 0; k < inner.length; k++) {
+    if (inner[k + 1] === '-' && k + 2 < inner.length) {
+      const lo = inner.codePointAt(k)!;
+      const hi = inner.codePointAt(k + 2)!;
+      if (hi < lo || hi - lo > MAX_CLASS_CHARS) return null;
+      for (let c = lo; c <= hi; c++) chars += String.fromCodePoint(c);
+      k += 2;
+    } else chars += inner[k];
+  }
+  return { negated, chars };
+}
+
+/** Can one character satisfy both single-character tokens? */
+function charsMeet(x: Exclude<Token, typeof STAR>, y: Exclude<Token, typeof STAR>): boolean {
+  if (x === ANY || y === ANY) return true;
+  if (typeof x === 'string' && typeof y === 'string') return x === y;
+  if (typeof x === 'string') return inClass(x, y as CharClass);
+  if (typeof y === 'string') return inClass(y, x);
+  // Two negated classes leave almost every character; one of each is rarely decidable cheaply.
+  if (x.negated || y.negated) return true;
+  return [...x.chars].some((c) => y.chars.includes(c));
+}
+
+const inClass = (ch: string, cls: CharClass): boolean => cls.chars.includes(ch) !== cls.negated;
 
 /** Brackets, braces and parentheses closed within the segment (else the `/` split cut a group). */
 function balanced(text: string): boolean {
@@ -226,7 +264,7 @@ function segmentsOverlap(x: SingleSegment, y: SingleSegment): boolean {
   return wildcardsIntersect(x.tokens, y.tokens);
 }
 
-/** Is there a string both `*`/`?` patterns match? Exact for that model (classes are widened). */
+/** Is there a string both token lists match? Exact for that model. */
 function wildcardsIntersect(a: Token[], b: Token[]): boolean {
   const width = b.length + 1;
   const memo = new Uint8Array((a.length + 1) * width);
@@ -240,7 +278,7 @@ function wildcardsIntersect(a: Token[], b: Token[]): boolean {
     if (x === STAR) result = go(i + 1, j) || (j < b.length && go(i, j + 1));
     else if (y === STAR) result = go(i, j + 1) || (i < a.length && go(i + 1, j));
     else if (x === undefined || y === undefined) result = false;
-    else result = (x === ANY || y === ANY || x === y) && go(i + 1, j + 1);
+    else result = charsMeet(x, y) && go(i + 1, j + 1);
     memo[key] = result ? 2 : 1;
     return result;
   };

@@ -4,7 +4,7 @@ import { chmodSync, closeSync, openSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { MethodContext } from '../methods/define.js';
 import type { Store } from '../store/store.js';
-import { iso, systemClock, type Clock } from '../util/clock.js';
+import { iso, ManualClock, systemClock, type Clock } from '../util/clock.js';
 import { packageRoot } from '../util/package-root.js';
 import { PROTOCOL, VERSION } from '../version.js';
 import { IdleWatch } from './idle-watch.js';
@@ -45,7 +45,9 @@ export class AlreadyServingError extends Error {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const root = realpathSync(resolve(opts.root)); // the same spelling the launcher resolves to
   const paths = runPaths(root);
-  const clock = opts.clock ?? systemClock;
+  // DESIGN §4: leases are judged by the server's clock; tests may make it a manual one.
+  const testClock = opts.clock === undefined && process.env.DECAPOD_TEST_CLOCK ? new ManualClock(Date.now()) : undefined;
+  const clock = opts.clock ?? testClock ?? systemClock;
   ensureRunDir(paths);
 
   const instanceId = randomUUID();
@@ -59,9 +61,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
 
   // Heavy modules load only once the lock is ours: racing losers exit without paying for them.
-  const [{ openSqliteStore }, { createServer }] = await Promise.all([
+  const [{ openSqliteStore }, { createServer }, { METHODS }, { testClockMethods }] = await Promise.all([
     import('../store/sqlite/sqlite-store.js'),
     import('../transport/http-server.js'),
+    import('../methods/table.js'),
+    import('../methods/test-clock.js'),
   ]);
   let store: Store;
   try {
@@ -100,13 +104,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   closeSync(openSync(paths.logFile, 'a', 0o600));
   chmodSync(paths.logFile, 0o600); // the log is private like the rest of the run folder
-  const idle = new IdleWatch(opts.idleTimeoutMs, clock, () => void stop('idle'));
+  // Idle exit is about the process, not about leases: it always runs on real time.
+  const idle = new IdleWatch(opts.idleTimeoutMs, systemClock, () => void stop('idle'));
   const token = randomBytes(32).toString('base64url');
   const app = createServer({
     ctx,
     token,
     health: () => ({ ok: true, version: VERSION, protocol: PROTOCOL, instance_id: instanceId, root, pid: process.pid }),
     activity: idle,
+    ...(testClock ? { methods: new Map([...METHODS, ...testClockMethods(testClock).map((m) => [m.name, m] as const)]) } : {}),
     // Quiet: lifecycle lines and faults only, never request bodies (they carry lease secrets).
     logger: opts.foreground ? { level: 'info' } : { level: 'info', file: paths.logFile },
   });
