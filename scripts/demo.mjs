@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run demo`: starts Decapod on demand in a scratch project and walks agents through it,
 // printing what happens. It checks its own story and exits non-zero if any step goes wrong.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,8 +74,45 @@ check(bad.code === 1 && bad.error.data.field === 'ttl_ms', 'a bad ttl was not re
 check(decapod('audit.verify').result.count === before, 'a refused call wrote an event');
 show(`${bad.error.code} ${bad.error.message}`);
 
+say('A backlog of 9 tasks; three agents (separate processes) share it without collisions.');
+const backlog = [
+  ['Fix the tokenizer', 0, ['src/parser/tokenizer.ts']],
+  ['Parser error messages', 1, ['src/parser']],
+  ['CLI help text', 1, ['src/cli/help.ts']],
+  ['Refactor the CLI', 2, ['src/cli']],
+  ['Docs: quick start', 2, ['docs/quickstart.md']],
+  ['Docs: every page', 3, ['docs/**']],
+  ['Bump dependencies', 2, ['package.json']],
+  ['CI cache', 3, ['.ci']],
+  ['Changelog', 4, []],
+];
+for (const [title, priority, paths] of backlog) check(decapod('task.create', { title, priority, paths }).code === 0, `could not create ${title}`);
+const agents = ['ana', 'ben', 'cy'].map((name) => spawn(process.execPath, [fileURLToPath(new URL('./demo-agent.mjs', import.meta.url)), name, root], { env }));
+const claimed = (await Promise.all(agents.map((p) => new Promise((res) => {
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.on('close', () => res(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))));
+})))).flat();
+for (const c of claimed.sort((a, b) => a.fence - b.fence)) show(`${c.agent.padEnd(4)} took ${c.task.padEnd(3)} fence ${String(c.fence).padEnd(3)} ${c.title}  [${c.paths.join(', ') || 'no paths'}]`);
+const ids = claimed.map((c) => c.task);
+check(new Set(ids).size === ids.length, 'a task was claimed twice');
+// Our own check of the outcome (the backlog's globs are all `folder/**`, i.e. the folder).
+const folder = (p) => p.replace(/\/\*\*$/, '');
+const within = (a, b) => a === b || a.startsWith(`${b}/`);
+const live = decapod('claim.list').result.claims.filter((c) => c.task);
+for (const x of live) for (const y of live) {
+  const overlap = x.paths.some((p) => y.paths.some((q) => within(folder(p), folder(q)) || within(folder(q), folder(p))));
+  check(x.agent === y.agent || !overlap, `${x.agent} and ${y.agent} hold overlapping paths`);
+}
+const waiting = decapod('task.list', { ready: true }).result.tasks.map((t) => t.id);
+show(`${ids.length} tasks claimed, none twice; no two agents hold overlapping paths. Still waiting (paths held): ${waiting.join(', ') || 'none'}`);
+
 say('The audit log: every change, hash-chained.');
-for (const e of decapod('audit.list').result.events) show(`#${e.seq} ${e.type.padEnd(14)} ${String(e.agent).padEnd(6)} ${e.hash.slice(0, 16)}…`);
+const events = decapod('audit.list', { limit: 1000 }).result.events;
+const byType = {};
+for (const e of events) byType[e.type] = (byType[e.type] ?? 0) + 1;
+show(Object.entries(byType).map(([t, n]) => `${n} ${t}`).join(', '));
+for (const e of events.slice(-3)) show(`#${e.seq} ${e.type.padEnd(15)} ${(e.agent ?? '-').padEnd(6)} prev ${e.prev_hash.slice(0, 12)}… → ${e.hash.slice(0, 12)}…`);
 const verify = decapod('audit.verify').result;
 check(verify.ok, 'the audit chain does not verify');
 show(`audit.verify: ok=${verify.ok}, ${verify.count} events, head ${verify.head.slice(0, 16)}…`);

@@ -84,7 +84,7 @@ function checkParent(ctx: DomainContext, taskId: string | null, parent: string |
 }
 
 export function createTask(ctx: DomainContext, agent: string | null, f: TaskFields & { title: string }): TaskRow {
-  const paths = f.paths ? normalizeClaimPaths(f.paths) : [];
+  const paths = f.paths?.length ? normalizeClaimPaths(f.paths) : [];
   const deps = uniqueSorted(f.depends_on ?? []);
   checkDependencies(ctx, null, deps);
   checkParent(ctx, null, f.parent);
@@ -143,7 +143,7 @@ function requireMayChange(ctx: DomainContext, lease: LeaseRow, row: TaskRow): Cl
 }
 
 export function updateTask(ctx: DomainContext, lease: LeaseRow, id: string, f: TaskFields): TaskRow {
-  const paths = f.paths ? normalizeClaimPaths(f.paths) : undefined; // bad input first: it names a field
+  const paths = f.paths ? (f.paths.length ? normalizeClaimPaths(f.paths) : []) : undefined; // bad input first: it names a field
   const row = getTask(ctx, id);
   requireMayChange(ctx, lease, row);
   if (row.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${id} is ${row.status}; reopen it first`, { from: row.status, to: 'open' });

@@ -12,14 +12,14 @@ import {
 } from '../domain/tasks.js';
 import { invalidParams } from '../errors.js';
 import { defineMethod } from './define.js';
-import { Agent, Claim, GateName, Label, LeaseSecret, PathList, Priority, Task, TaskId, TtlMs } from './schemas.js';
+import { Agent, Claim, GateName, Label, LeaseSecret, Priority, Task, TaskId, TtlMs } from './schemas.js';
 
 const Fields = {
   description: Type.Optional(Type.String({ maxLength: 20_000 })),
   priority: Type.Optional(Priority),
   labels: Type.Optional(Type.Array(Label, { maxItems: 32 })),
   depends_on: Type.Optional(Type.Array(TaskId, { maxItems: 64 })),
-  paths: Type.Optional(PathList),
+  paths: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { maxItems: 256, description: 'the paths the task will touch; claimed with it' })),
   gates: Type.Optional(Type.Array(GateName, { maxItems: 32, description: 'the proof plan: gate names from .decapod/config.json' })),
   parent: Type.Optional(TaskId),
 };
