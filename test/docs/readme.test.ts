@@ -21,11 +21,15 @@ test('the README sh blocks run as pasted and tell the truth', () => {
   expect(r.stderr, r.stderr).not.toMatch(/command not found|No such file/);
   expect(r.status, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(0);
   // What the README says happens, happens.
-  expect(r.stdout).toContain('"instance_id"'); // server.status
-  expect(r.stdout).toMatch(/"ttl_remaining_ms": 30000/); // renewals
-  expect(r.stdout).toContain('refused, exit 1');
-  expect(r.stderr).toContain('"field": "ttl_ms"');
-  expect(r.stdout).toContain('"agent":"curl-agent"'); // the curl grant
-  expect(r.stdout).toContain(`{"jsonrpc":"2.0","id":1,"result":{"events":[{"seq":1,`); // the envelope answer
+  expect(r.stdout).toMatch(/"id": "T1"[\s\S]*"id": "T2"/); // task add
+  expect(r.stdout).toMatch(/"claim": \{[\s\S]*"task": "T1"[\s\S]*"paths": \[\s*"src\/parser"/); // task claim
+  expect(r.stdout).toMatch(/T1 +open +p1 +alice#\d+ +Fix the parser/); // task list
+  expect(r.stdout).toContain('held by alice, exit 1');
+  expect(r.stdout).toContain('refused: CONFLICT names the holder');
+  expect(r.stderr).toMatch(/"code": "CONFLICT"[\s\S]*"agent": "alice"/);
+  expect(r.stdout).toMatch(/"ok": true,\s*"count": \d+/); // audit.verify
+  expect(r.stdout).toMatch(/\{"error":\{"code":1003,[^\n]*"agent":"alice"/); // curl --fail-with-body shows the body
+  expect(r.stdout).toContain('HTTP 409: alice holds src/parser');
+  expect(r.stdout).toContain('{"jsonrpc":"2.0","id":1,"result":{"tasks":[{"id":"T2"');
   expect(r.stdout).toContain('"stopped": true');
 });
