@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { expect, test } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
@@ -202,4 +204,30 @@ test('fences only grow, across a restart of the server on the same root', async 
   const b = await agent(s2, 'b');
   const f2 = (await s2.call('claim.acquire', { lease: b, paths: ['two'] })).claim.fence;
   expect(f2).toBeGreaterThan(f1);
+});
+
+test('a lease bound to a pid is revoked, with its claims, soon after that process is gone', async () => {
+  const s = await startTestServer();
+  const child = spawn('sleep', ['30']);
+  const a = (await s.call('lease.grant', { agent: 'short-lived', pid: child.pid })).lease;
+  const other = (await s.call('lease.grant', { agent: 'steady', pid: process.pid })).lease;
+  const { claim } = await s.call('claim.acquire', { lease: a, paths: ['build'] });
+  await s.call('claim.acquire', { lease: other, paths: ['src'] });
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  let leases: { agent: string; state: string }[] = [];
+  for (let i = 0; i < 50; i++) {
+    leases = (await s.call('lease.list')).leases;
+    if (leases.find((l) => l.agent === 'short-lived')?.state === 'revoked') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(leases.map((l) => [l.agent, l.state]).sort()).toEqual([
+    ['short-lived', 'revoked'],
+    ['steady', 'active'],
+  ]);
+  const events = (await s.call('audit.list', { agent: 'short-lived' })).events;
+  expect(events.slice(-2).map((e: { type: string; data: Record<string, unknown> }) => [e.type, e.data.claim_id ?? e.data.reason])).toEqual([
+    ['claim.released', claim.id],
+    ['lease.revoked', `process ${child.pid} is gone`],
+  ]);
 });

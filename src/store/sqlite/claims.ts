@@ -5,6 +5,18 @@ import type { ClaimQuery, ClaimRow, ClaimStore } from '../store.js';
 export const LIVE_CLAIM = `c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now)
   AND EXISTS (SELECT 1 FROM leases l WHERE l.lease_id = c.lease_id AND l.state = 'active' AND l.expires_at > @now)`;
 
+/**
+ * Live claim patterns whose prefix is an ancestor-or-equal of a prefix (@ancestors, a JSON array)
+ * or lies strictly under it (@lo…@hi): two index lookups, never a scan of every claim
+ * (test/unit/claim-index.test.ts checks the query plan).
+ */
+export const CANDIDATES_SQL = `WITH hits(claim_id, pattern) AS (
+    SELECT claim_id, pattern FROM claim_paths WHERE prefix IN (SELECT value FROM json_each(@ancestors))
+    UNION ALL
+    SELECT claim_id, pattern FROM claim_paths WHERE prefix > @lo AND prefix < @hi)
+  SELECT c.*, h.pattern AS matched_pattern FROM hits h JOIN claims c ON c.id = h.claim_id
+  WHERE ${LIVE_CLAIM} ORDER BY c.fence`;
+
 export function sqliteClaims(db: Database.Database, nextFence: () => number): ClaimStore {
   const q = {
     insert: db.prepare(`INSERT INTO claims (id, lease_id, agent, task_id, mode, fence, state, paths, ttl_ms, reason,
@@ -17,11 +29,7 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Cl
       AND (@agent IS NULL OR c.agent = @agent) AND (@task IS NULL OR c.task_id = @task)
       AND (@lease_id IS NULL OR c.lease_id = @lease_id) ORDER BY c.fence`),
     liveForTask: db.prepare(`SELECT c.* FROM claims c WHERE c.task_id = @task AND ${LIVE_CLAIM} LIMIT 1`),
-    // Ancestors-or-equal of the prefix (passed as a JSON array), and everything under it.
-    candidates: db.prepare(`SELECT c.*, p.pattern AS matched_pattern FROM claim_paths p JOIN claims c ON c.id = p.claim_id
-      WHERE (p.prefix IN (SELECT value FROM json_each(@ancestors))
-             OR (@prefix = '' OR (p.prefix > @prefix || '/' AND p.prefix < @prefix || '0')))
-        AND ${LIVE_CLAIM} ORDER BY c.fence`),
+    candidates: db.prepare(CANDIDATES_SQL),
     activeOfLease: db.prepare("SELECT * FROM claims WHERE lease_id = ? AND state = 'active' ORDER BY fence"),
     due: db.prepare("SELECT * FROM claims WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at"),
     renew: db.prepare('UPDATE claims SET renewed_at = ?, expires_at = ? WHERE id = ?'),
@@ -42,7 +50,9 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Cl
       const segments = prefix === '' ? [] : prefix.split('/');
       const ancestors = [''];
       for (let i = 1; i <= segments.length; i++) ancestors.push(segments.slice(0, i).join('/'));
-      return (q.candidates.all({ ancestors: JSON.stringify(ancestors), prefix, now }) as (ClaimRow & { matched_pattern: string })[]).map(
+      // Under '' is every non-empty prefix; under 'a/b' is 'a/b/…' ('0' sorts right after '/').
+      const [lo, hi] = prefix === '' ? ['', '\u{10FFFF}'] : [`${prefix}/`, `${prefix}0`];
+      return (q.candidates.all({ ancestors: JSON.stringify(ancestors), lo, hi, now }) as (ClaimRow & { matched_pattern: string })[]).map(
         ({ matched_pattern, ...claim }) => ({ claim, pattern: matched_pattern }),
       );
     },
