@@ -43,16 +43,7 @@ const uniqueSorted = (xs: string[]) => [...new Set(xs)].sort();
 export function toPublicTask(ctx: DomainContext, row: TaskRow): PublicTask {
   const holder = ctx.store.claims.liveForTask(row.id, ctx.clock.now());
   return {
-    id: row.id,
-    title: row.title,
-    description: row.description,
-    status: row.status,
-    priority: row.priority,
-    labels: list(row.labels),
-    depends_on: list(row.depends_on),
-    paths: list(row.paths),
-    gates: list(row.gates),
-    parent: row.parent,
+    ...taskData(row),
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
     completed_at: row.completed_at === null ? null : iso(row.completed_at),
@@ -116,7 +107,7 @@ export function createTask(ctx: DomainContext, agent: string | null, f: TaskFiel
 }
 
 /** The task's own fields as an event records them (enough for replay to rebuild the row). */
-function taskData(row: TaskRow): Record<string, unknown> {
+function taskData(row: TaskRow): Omit<PublicTask, 'created_at' | 'updated_at' | 'completed_at' | 'verified' | 'holder'> {
   return {
     id: row.id,
     title: row.title,

@@ -1,5 +1,6 @@
 // Process-level test helpers: spawn the real CLI (bin/decapod → dist/cli.js) against temp roots,
 // poll for conditions with a bound, and make sure no server outlives its test.
+import { isProcessAlive } from '../../src/util/process-alive.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
@@ -217,20 +218,7 @@ export function serverLog(root: string): string {
 }
 
 /** True while the process exists and is not a zombie (PID 1 here may not reap orphans). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return !existsSync('/proc/self/stat'); // gone between the two looks (without /proc, trust kill(0))
-  }
-}
+export const isAlive = isProcessAlive;
 
 /** pids of `decapod serve … --root ROOT` processes, from `ps -eo pid,args` */
 export function serveProcesses(root: string): number[] {
