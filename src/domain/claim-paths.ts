@@ -2,7 +2,7 @@ import picomatch from 'picomatch/posix.js';
 import { invalidParams } from '../errors.js';
 
 // What an agent may claim (DESIGN §4): exact paths, folders and globs, relative to the project
-// root. Claims are compared as text, never against the file system, so normalising here is what
+// root. Conflicts are decided on the text alone (path-overlap.ts), so normalising here is what
 // makes `./src/`, `src//` and `src` the same claim.
 //
 // Percent-encodings are NOT decoded: a literal `%2e%2e` is just a file name with percent signs
@@ -89,9 +89,10 @@ export function isLiteralSegment(segment: string): boolean {
 }
 
 /**
- * The leading segments of a (normalised) pattern that contain no glob syntax: every path the
- * pattern matches lies under it, so the store can index claims by it. `src/lib/*.ts` → `src/lib`,
- * `src/fo*` + `/x` → `src`, `**` + `/x.ts` → ``, `src/a.ts` → `src/a.ts`.
+ * The leading segments of a (normalised) pattern that contain no glob syntax, segment-aligned:
+ * every path the pattern matches lies under it, so the store can index claims by it.
+ * `src/lib/*.ts` → `src/lib`, `src/fo*` followed by `/x` → `src`, `**` followed by `/x.ts` → ``,
+ * `src/a.ts` (no glob) → `src/a.ts`.
  */
 export function staticPrefix(pattern: string): string {
   // No prefix is safe to promise when the syntax acts on the whole pattern.

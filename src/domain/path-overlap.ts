@@ -61,7 +61,7 @@ type Segment =
   | { kind: 'literal'; text: string }
   // tokens: the segment as `*`, `?`, bracket classes and literal characters, or null when it
   // holds syntax that model cannot over-approximate (extglobs, brace ranges, `$`, `+`).
-  | { kind: 'glob'; text: string; match: (s: string) => boolean; tokens: Token[] | null };
+  | { kind: 'glob'; text: string; match: (s: string) => boolean; tokens: Token[][] | null };
 
 interface Parsed {
   prefix: string;
@@ -110,35 +110,46 @@ function toSegment(text: string): Segment {
   return { kind: 'glob', text, match: (s) => re.test(s), tokens: tokenize(text) };
 }
 
-/** `*`, `?`, simple `[…]` classes and literal characters; null for anything else. */
-function tokenize(text: string): Token[] | null {
-  const tokens: Token[] = [];
+const MAX_TOKEN_LISTS = 16;
+
+/**
+ * A glob segment as lists of `*`, `?`, class and literal-character tokens: it matches what any
+ * of the lists matches. Lists, because picomatch 4.0.7 lets a bracket expression without regex
+ * characters also match its own text (`[slug]` matches `s` and `[slug]`). null for syntax this
+ * model does not cover.
+ */
+function tokenize(text: string): Token[][] | null {
+  let lists: Token[][] = [[]];
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
-    if (ch === '*') tokens.push(STAR);
-    else if (ch === '?') tokens.push(ANY);
+    if (ch === '*') lists.forEach((l) => l.push(STAR));
+    else if (ch === '?') lists.forEach((l) => l.push(ANY));
     else if (ch === '[') {
       const close = text.indexOf(']', i + 1);
       const cls = close === -1 ? null : charClass(text.slice(i + 1, close));
       if (cls === null) return null;
-      tokens.push(cls);
+      const literal = [...text.slice(i, close + 1)];
+      lists = lists.flatMap((l) => [[...l, cls], [...l, ...literal]]);
+      if (lists.length > MAX_TOKEN_LISTS) return null;
       i = close;
-    } else if (isLiteralSegment(ch)) tokens.push(ch);
+    } else if (isLiteralSegment(ch)) lists.forEach((l) => l.push(ch));
     else return null;
   }
-  return tokens;
+  return lists;
 }
 
 const MAX_CLASS_CHARS = 256;
 
 /**
- * The inside of `[…]`: optional `!`/`^`, then characters and `x-y` ranges. Anything fancier (a
- * `]` first, POSIX classes, huge ranges) is null, left to the conservative path.
+ * The inside of `[…]`: characters and `x-y` ranges, `^` first negates. A leading `!` is read as
+ * "any character" (picomatch 4.0.7 takes it literally, bash as negation: cover both). Anything
+ * fancier (a `]` first, POSIX classes, huge ranges) is null, left to the conservative path.
  */
-function charClass(body: string): CharClass | null {
-  const negated = body.startsWith('!') || body.startsWith('^');
+function charClass(body: string): CharClass | typeof ANY | null {
+  if (body.startsWith('!')) return body.length > 1 ? ANY : null;
+  const negated = body.startsWith('^');
   const inner = negated ? body.slice(1) : body;
-  if (inner === '' || inner.includes('[')) return null;
+  if (inner === '' || inner.includes('[') || /[\uD800-\uDFFF]/.test(inner)) return null;
   let chars = '';
   for (let k = 0; k < inner.length; k++) {
     if (inner[k + 1] === '-' && k + 2 < inner.length) {
@@ -261,7 +272,7 @@ function segmentsOverlap(x: SingleSegment, y: SingleSegment): boolean {
   if (x.kind === 'literal') return (y as Extract<Segment, { kind: 'glob' }>).match(x.text);
   if (y.kind === 'literal') return x.match(y.text);
   if (x.tokens === null || y.tokens === null) return true;
-  return wildcardsIntersect(x.tokens, y.tokens);
+  return x.tokens.some((tx) => y.tokens!.some((ty) => wildcardsIntersect(tx, ty)));
 }
 
 /** Is there a string both token lists match? Exact for that model. */

@@ -45,6 +45,15 @@ describe('patternsOverlap', () => {
     ['src/??.ts', 'src/?.ts', false],
     ['src/[ab].ts', 'src/c.ts', false],
     ['src/[ab].ts', 'src/?.ts', true],
+    ['src/[a-c]', 'src/[d-f]', false],
+    ['src/[^a]', 'src/a', false],
+    ['src/[^a]', 'src/[ab]', true],
+    ['src/[ab]*', 'src/.*', false],
+    // picomatch 4.0.7 quirks, covered: a bracket also matches its own text, `[!a]` is the set {!, a}
+    ['app/[slug]/page.tsx', 'app/[slug]', true],
+    ['app/[slug]', 'app/s', true],
+    ['app/[slug]', 'app/x', false],
+    ['src/[!a]', 'src/a', true],
     ['src/**/*.ts', 'lib/**/*.ts', false],
     ['src/**/*.ts', 'src/**/*.md', true], // `src/x.ts/y.md`: a folder named x.ts
     ['**/*.ts', 'docs/*.md', true], // docs/a.md/b.ts: a match of each lies on one path
@@ -110,6 +119,8 @@ const PATTERN_SEGMENTS = [
   '?',
   '[ab]',
   '[!a]',
+  '[^a]',
+  '[a-c]',
   '.*',
   '{a,b}',
   '{x.ts,c}',
@@ -121,7 +132,7 @@ const PATTERN_SEGMENTS = [
 ] as const;
 
 const pathArb = fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
-const treeArb = fc.array(pathArb, { minLength: 1, maxLength: 8 });
+const treeArb = fc.array(pathArb, { minLength: 1, maxLength: 5 });
 const patternArb = fc.array(fc.constantFrom(...PATTERN_SEGMENTS), { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
 /** A pattern shaped like one of the tree's paths (some segments globbed, maybe cut short): hits more often. */
 const patternNear = (paths: string[]) =>
@@ -135,7 +146,7 @@ const patternNear = (paths: string[]) =>
       ),
     )
     .chain((segs) => fc.integer({ min: 1, max: segs.length }).map((n) => segs.slice(0, n).join('/')));
-const patternFor = (paths: string[]) => fc.oneof(patternArb, patternNear(paths));
+const patternFor = (paths: string[]) => fc.oneof({ arbitrary: patternArb, weight: 1 }, { arbitrary: patternNear(paths), weight: 3 });
 /** A tree and two patterns, random or shaped by the tree. */
 const caseArb = treeArb.chain((paths) => fc.tuple(fc.constant(paths), patternFor(paths), patternFor(paths)));
 
@@ -201,39 +212,41 @@ test('the static-prefix index never hides an overlap, and every match lies under
   );
 });
 
-// Simple globs (wildcards, classes, comma braces): here a "yes" should almost always be real.
-// The ground truth is every path of up to five segments over names that also hold the
-// intersections of these globs (`a.ts` for `a*` and `*.ts`), so a wrong "yes" is a real one.
-const SIMPLE_SEGMENTS = ['a', 'b', 'x.ts', 'y.md', '*', '**', '*.ts', '*.md', 'a*', '?', '[ab]', '{a,b}', '{x.ts,b}'] as const;
-const RICH_NAMES = ['a', 'b', 'x.ts', 'y.md', 'a.ts', 'a.md', 'q'];
+// Simple globs (wildcards, classes, comma braces): here a "yes" should be real. The ground truth
+// walks every path of up to five segments over names that also hold the intersections of these
+// globs (`a.ts` for `a*` and `*.ts`, `a.md`), deep enough for any witness of two three-segment patterns.
+const SIMPLE_SEGMENTS = ['a', 'b', 'x.ts', 'y.md', '*', '**', '*.ts', '*.md', 'a*', '?', '[ab]', '[^a]', '{a,b}', '{x.ts,b}'] as const;
+const RICH_NAMES = ['a', 'b', 'q', 'x.ts', 'y.md', 'a.ts', 'a.md'];
 
-function allPaths(names: string[], depth: number): string[] {
-  let level = [...names];
-  const out = [...level];
-  for (let d = 2; d <= depth; d++) {
-    level = level.flatMap((p) => names.map((n) => `${p}/${n}`));
-    out.push(...level);
-  }
-  return out;
+/** Is some path of ≤ depth segments over names covered by both? Depth-first, coverage inherited. */
+function overlapsUpTo(names: string[], depth: number, a: string, b: string): boolean {
+  const ma = picomatch(a, GLOB_OPTIONS);
+  const mb = picomatch(b, GLOB_OPTIONS);
+  const walk = (path: string, d: number, ca: boolean, cb: boolean): boolean =>
+    names.some((n) => {
+      const p = path === '' ? n : `${path}/${n}`;
+      const ca2 = ca || ma(p);
+      const cb2 = cb || mb(p);
+      return (ca2 && cb2) || (d < depth && walk(p, d + 1, ca2, cb2));
+    });
+  return walk('', 1, false, false);
 }
 
-test('false overlaps are rare for simple globs', () => {
-  const paths = allPaths(RICH_NAMES, 4);
+test('false overlaps do not happen for simple globs', () => {
   const simpleArb = fc.array(fc.constantFrom(...SIMPLE_SEGMENTS), { minLength: 1, maxLength: 3 }).map((s) => s.join('/'));
   let negatives = 0;
-  let falsePositives = 0;
+  const falsePositives: string[] = [];
   fc.assert(
     fc.property(simpleArb, simpleArb, (a, b) => {
-      const truth = overlapsIn(paths, a, b);
-      if (truth) expect(patternsOverlap(a, b)).toBe(true);
+      if (overlapsUpTo(RICH_NAMES, 5, a, b)) expect(patternsOverlap(a, b)).toBe(true);
       else {
         negatives++;
-        if (patternsOverlap(a, b)) falsePositives++;
+        if (patternsOverlap(a, b)) falsePositives.push(`${a} vs ${b}`);
       }
     }),
-    { seed: SEED + 2, numRuns: 500 },
+    { seed: SEED + 2, numRuns: 1000 },
   );
-  console.info(`path-overlap simple globs: ${falsePositives} false overlaps of ${negatives} non-overlapping pairs`);
-  expect(negatives).toBeGreaterThan(50);
-  expect(falsePositives).toBe(0);
+  console.info(`path-overlap simple globs: ${falsePositives.length} false overlaps of ${negatives} non-overlapping pairs`);
+  expect(negatives).toBeGreaterThan(100);
+  expect(falsePositives).toEqual([]);
 });
