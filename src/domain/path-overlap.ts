@@ -295,3 +295,22 @@ function wildcardsIntersect(a: Token[], b: Token[]): boolean {
   };
   return go(0, 0);
 }
+
+/**
+ * Which file paths do these claim patterns cover? The same meaning as for conflicts: the path
+ * equals a pattern, lies under it (a plain path is a folder claim too), or a glob matches the path
+ * or one of its ancestor folders. No patterns: everything (a task without paths covers the whole
+ * worktree). Used to decide which files a proof's content digest includes.
+ */
+export function coverageOf(patterns: string[]): (path: string) => boolean {
+  if (patterns.length === 0) return () => true;
+  const matchers = patterns.map((p) => ({ p, match: picomatch(p, GLOB_OPTIONS) }));
+  return (path) => {
+    const segments = path.split('/');
+    return matchers.some(({ p, match }) => {
+      if (p === path || path.startsWith(`${p}/`)) return true;
+      for (let i = 1; i <= segments.length; i++) if (match(segments.slice(0, i).join('/'))) return true;
+      return false;
+    });
+  };
+}

@@ -63,6 +63,11 @@ export const CATALOG: Record<string, CatalogEntry> = {
     "audited": true,
     "lease": "required"
   },
+  "task.complete": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
   "task.cancel": {
     "kind": "mutation",
     "audited": true,
@@ -103,12 +108,47 @@ export const CATALOG: Record<string, CatalogEntry> = {
     "audited": false,
     "lease": "none"
   },
+  "gate.list": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
+  "proof.run": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "proof.record": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "required"
+  },
+  "proof.list": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
+  "proof.get": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
+  "proof.verify": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
   "audit.list": {
     "kind": "query",
     "audited": false,
     "lease": "none"
   },
   "audit.verify": {
+    "kind": "query",
+    "audited": false,
+    "lease": "none"
+  },
+  "audit.replay": {
     "kind": "query",
     "audited": false,
     "lease": "none"

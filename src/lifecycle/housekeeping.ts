@@ -1,6 +1,7 @@
 import type { DomainContext } from '../domain/context.js';
 import { expireDue } from '../domain/expiry.js';
 import { revokeOrphanedLeases } from '../domain/leases.js';
+import { frozenAt } from '../util/clock.js';
 import { isProcessAlive } from '../util/process-alive.js';
 
 export const SWEEP_EVERY_MS = 1_000;
@@ -12,10 +13,11 @@ export const IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
  * whose process is gone, prune old idempotency records. `onChange` runs when something ended
  * (waiters retry then).
  */
-export function startHousekeeping(ctx: DomainContext, onChange: () => void, onError: (err: unknown) => void): { stop(): void } {
+export function startHousekeeping(outer: DomainContext, onChange: () => void, onError: (err: unknown) => void): { stop(): void } {
   const timer = setInterval(() => {
     try {
-      const changed = ctx.store.transaction(() => {
+      const changed = outer.store.transaction(() => {
+        const ctx = { ...outer, clock: frozenAt(outer.clock) };
         const expired = expireDue(ctx);
         const orphaned = revokeOrphanedLeases(ctx, isProcessAlive).length > 0;
         ctx.store.idempotency.prune(ctx.clock.now() - IDEMPOTENCY_RETENTION_MS);

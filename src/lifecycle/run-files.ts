@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, chmodSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, chmodSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 // DESIGN §1–§2: where a project's server state lives. Light on purpose: the CLI imports it.
@@ -43,6 +43,9 @@ export interface ServerJson {
 export function ensureRunDir(paths: RunPaths): void {
   mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   chmodSync(paths.runDir, 0o700);
+  // Decapod's state is not the project's content: keep it out of git (and of proof digests).
+  const ignore = join(paths.decapodDir, '.gitignore');
+  if (!existsSync(ignore)) writeFileSync(ignore, '# Decapod state: local to this machine\n*\n');
 }
 
 /** temp file (0600), fsync, rename, fsync the folder: a reader sees the old file or the whole new one. */

@@ -12,6 +12,7 @@ import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeSe
 import { acquireServerLock, AlreadyLockedError } from './server-lock.js';
 import { startHousekeeping } from './housekeeping.js';
 import { WaitQueue } from '../methods/wait-queue.js';
+import { GateConfig } from '../workspace/gate-config.js';
 
 export interface ServeOptions {
   root: string;
@@ -78,9 +79,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const startedAt = clock.now();
   let shuttingDown = false;
   let stop: (reason: string) => Promise<void> = async () => {};
+  const gateConfig = new GateConfig(root, (problem) => app.log.warn({ problem }, 'gate config rejected; keeping the last good one'));
   const ctx: MethodContext = {
     store,
     clock,
+    root,
+    gates: () => gateConfig.current(),
+    scratchStore: () => openSqliteStore(':memory:', { migrationsDir: `${packageRoot()}/migrations` }),
     waits: new WaitQueue(),
     logError: (err, method) => app.log.error({ err, method }, 'method failed'),
     server: {

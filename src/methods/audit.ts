@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { toPublicEvent, verifyChain } from '../domain/audit-chain.js';
+import { firstDifference, replayInto, stateDigest } from '../domain/replay.js';
 import { defineMethod } from './define.js';
 import { Event } from './schemas.js';
 
@@ -44,5 +45,55 @@ export const auditMethods = [
     },
     examples: [{ name: 'verify', params: {} }],
     handler: (ctx) => verifyChain(ctx.store),
+  }),
+  defineMethod({
+    name: 'audit.replay',
+    kind: 'query',
+    summary: 'Rebuilds the state from the log in a scratch store and compares it with the live state.',
+    params: {},
+    result: {
+      ok: Type.Boolean(),
+      events: Type.Integer({ description: 'events replayed' }),
+      live_digest: Type.String(),
+      replay_digest: Type.String(),
+      first_difference: Type.Optional(
+        Type.Object(
+          {
+            table: Type.String(),
+            row: Type.Integer({ description: 'index in key order' }),
+            live: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+            replay: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      chain: Type.Object(
+        { ok: Type.Boolean(), first_bad_seq: Type.Optional(Type.Integer()), problem: Type.Optional(Type.String()) },
+        { additionalProperties: false, description: 'the hash chain, verified on the way' },
+      ),
+    },
+    examples: [{ name: 'replay', params: {} }],
+    handler: (ctx) => {
+      const chain = verifyChain(ctx.store);
+      const scratch = ctx.scratchStore();
+      try {
+        const live = ctx.store.dump();
+        const events = replayInto(scratch, ctx.store.events.all());
+        const rebuilt = scratch.dump();
+        const diff = firstDifference(live, rebuilt);
+        const live_digest = stateDigest(live);
+        const replay_digest = stateDigest(rebuilt);
+        return {
+          ok: chain.ok && diff === undefined,
+          events,
+          live_digest,
+          replay_digest,
+          ...(diff ? { first_difference: diff } : {}),
+          chain: { ok: chain.ok, ...(chain.first_bad_seq !== undefined ? { first_bad_seq: chain.first_bad_seq, problem: chain.problem } : {}) },
+        };
+      } finally {
+        scratch.close();
+      }
+    },
   }),
 ];

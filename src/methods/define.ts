@@ -2,6 +2,8 @@ import { Type, type Static, type TObject, type TProperties, type TSchema } from 
 import type { ErrorName } from '../errors.js';
 import type { DomainContext } from '../domain/context.js';
 import type { WaitQueue } from './wait-queue.js';
+import type { GateSnapshot } from '../workspace/gate-config.js';
+import type { Store } from '../store/store.js';
 
 /** What the running server lets methods see of it; absent pieces are filled by tests. */
 export interface ServerControl {
@@ -21,6 +23,12 @@ export interface ServerControl {
 
 export interface MethodContext extends DomainContext {
   server: ServerControl;
+  /** the project root (gates run there; digests cover it) */
+  root: string;
+  /** the gates of `.decapod/config.json` as they read now */
+  gates(): GateSnapshot;
+  /** a fresh, empty store with the same schema: audit.replay rebuilds into it */
+  scratchStore(): Store;
   /** requests waiting for paths to come free; notified after every change */
   waits: WaitQueue;
   /** logs an unexpected fault with its cause; never shown to the caller */
@@ -50,7 +58,13 @@ export interface MethodDef<P extends TObject = TObject, R extends TObject = TObj
   result: R;
   errors: ErrorName[];
   examples: MethodExample[];
-  handler(ctx: MethodContext, params: Static<P>): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;
+  /**
+   * For mutations with slow work (running a gate, hashing files): done first, outside the
+   * transaction, so the event loop stays free; its result reaches the handler, which re-checks
+   * everything it relies on inside the transaction.
+   */
+  prepare?: (ctx: MethodContext, params: Static<P>) => Promise<unknown>;
+  handler(ctx: MethodContext, params: Static<P>, prepared?: unknown): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;
   /** For mutations that may wait: how long (ms) to keep retrying on CONFLICT, in arrival order. */
   waitMs?: (params: Static<P>) => number | undefined;
   /** For results that carry a secret: what the idempotency record keeps, and how a replay restores it. */
@@ -89,9 +103,11 @@ interface Spec<P extends TProperties, R extends TProperties> {
   examples?: MethodExample[];
   secrets?: MethodDef['secrets'];
   waitMs?: (params: Static<TObject<P>>) => number | undefined;
+  prepare?: (ctx: MethodContext, params: Static<TObject<P>>) => Promise<unknown>;
   handler: (
     ctx: MethodContext,
     params: Static<TObject<P>>,
+    prepared?: unknown,
   ) => Static<TObject<R>> | Promise<Static<TObject<R>>>;
 }
 
@@ -116,6 +132,7 @@ export function defineMethod<P extends TProperties, R extends TProperties>(spec:
     examples: spec.examples ?? [],
     ...(spec.secrets ? { secrets: spec.secrets } : {}),
     ...(spec.waitMs ? { waitMs: spec.waitMs as MethodDef['waitMs'] } : {}),
+    ...(spec.prepare ? { prepare: spec.prepare as MethodDef['prepare'] } : {}),
     handler: spec.handler as unknown as MethodDef['handler'],
   };
 }

@@ -6,6 +6,8 @@ import { buildOpenRpc } from './openrpc.js';
 import { serverMethods } from './server.js';
 import { claimMethods } from './claim.js';
 import { taskMethods } from './task.js';
+import { gateMethods } from './gate.js';
+import { proofMethods } from './proof.js';
 
 function join(...groups: MethodDef[][]): ReadonlyMap<string, MethodDef> {
   const table = new Map<string, MethodDef>();
@@ -16,7 +18,7 @@ function join(...groups: MethodDef[][]): ReadonlyMap<string, MethodDef> {
   return table;
 }
 
-const namespaced = [...serverMethods, ...leaseMethods, ...taskMethods, ...claimMethods, ...auditMethods];
+const namespaced = [...serverMethods, ...leaseMethods, ...taskMethods, ...claimMethods, ...gateMethods, ...proofMethods, ...auditMethods];
 let discovery: Record<string, unknown> | undefined;
 
 const discover = defineMethod({

@@ -10,8 +10,10 @@ import {
   toPublicTask,
   updateTask,
 } from '../domain/tasks.js';
+import { completeTask } from '../domain/proofs.js';
 import { invalidParams } from '../errors.js';
-import { defineMethod } from './define.js';
+import { defineMethod, type MethodContext } from './define.js';
+import { taskDigest } from './proof.js';
 import { Agent, Claim, GateName, Label, LeaseSecret, Priority, Task, TaskId, TtlMs } from './schemas.js';
 
 const Fields = {
@@ -25,6 +27,14 @@ const Fields = {
 };
 const Title = Type.String({ minLength: 1, maxLength: 300 });
 const Reason = Type.String({ minLength: 1, maxLength: 2000 });
+
+/** A proof plan may only name gates people defined in .decapod/config.json. */
+function checkGates(ctx: MethodContext, gates: string[] | undefined): void {
+  const known = ctx.gates().gates;
+  gates?.forEach((g, i) => {
+    if (!known.has(g)) throw invalidParams(`gates.${i}`, `names no gate of .decapod/config.json (${g}; known: ${[...known.keys()].join(', ') || 'none'})`);
+  });
+}
 
 // The cursor is opaque to callers: base64url of "priority.seq" of the last task returned.
 const encodeCursor = (priority: number, seq: number) => Buffer.from(`${priority}.${seq}`).toString('base64url');
@@ -45,6 +55,7 @@ export const taskMethods = [
     examples: [{ name: 'a task touching src/parser', params: { title: 'Fix the parser', priority: 1, labels: ['bug'], paths: ['src/parser'] } }],
     handler: (ctx, p) => {
       const { lease: secret, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
+      checkGates(ctx, fields.gates);
       const agent = secret === undefined ? null : useLease(ctx, secret).agent;
       return { task: toPublicTask(ctx, createTask(ctx, agent, fields)) };
     },
@@ -102,6 +113,7 @@ export const taskMethods = [
     examples: [{ name: 'raise priority', params: { lease: 'dcl_…', task: 'T1', priority: 0 } }],
     handler: (ctx, p) => {
       const { lease: secret, task, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
+      checkGates(ctx, fields.gates);
       return { task: toPublicTask(ctx, updateTask(ctx, useLease(ctx, secret), task, fields)) };
     },
   }),
@@ -121,6 +133,20 @@ export const taskMethods = [
       const { task, claim } = p.task === undefined ? claimNextTask(ctx, lease, p.ttl_ms) : claimTask(ctx, lease, p.task, p.ttl_ms);
       return { task: toPublicTask(ctx, task), claim };
     },
+  }),
+  defineMethod({
+    name: 'task.complete',
+    kind: 'mutation',
+    summary: 'Marks the task done: only its holder, with the current fence, when every gate of its plan has a passing, fresh proof.',
+    params: { lease: LeaseSecret, task: TaskId, fence: Type.Integer({ minimum: 1 }), summary: Type.Optional(Type.String({ maxLength: 5000 })) },
+    result: { task: Task },
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'PROOF_REQUIRED', 'INVALID_STATE'],
+    examples: [{ name: 'complete', params: { lease: 'dcl_…', task: 'T1', fence: 3, summary: 'parser fixed; tests pass' } }],
+    // Freshness needs the content digest now: computed first, outside the transaction.
+    prepare: (ctx, p) => taskDigest(ctx, p.task),
+    handler: (ctx, p, digest) => ({
+      task: toPublicTask(ctx, completeTask(ctx, useLease(ctx, p.lease), p.task, p.fence, digest as string, p.summary)),
+    }),
   }),
   defineMethod({
     name: 'task.cancel',

@@ -177,6 +177,40 @@ export interface ClaimStore {
   countActive(now: number): number;
 }
 
+export interface ProofRow {
+  id: string;
+  seq: number;
+  task_id: string;
+  gate: string;
+  claim_id: string;
+  fence: number;
+  passed: number;
+  exit_code: number | null;
+  timed_out: number;
+  duration_ms: number;
+  command: string | null;
+  output_sha256: string;
+  output_bytes: number;
+  truncated: number;
+  digest: string;
+  attested_by: 'server' | 'agent';
+  agent: string;
+  created_at: number;
+  hash: string;
+}
+
+export interface ProofStore {
+  nextSeq(): number;
+  insert(row: ProofRow): void;
+  byId(id: string): ProofRow | undefined;
+  ofTask(taskId: string): ProofRow[];
+  /** the newest proof of each gate of a task */
+  latest(taskId: string, gate: string): ProofRow | undefined;
+}
+
+/** Every row of the state tables, for replay's comparison (tables in a fixed order, rows by key). */
+export type StateDump = Record<string, Record<string, unknown>[]>;
+
 export interface MetaStore {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
@@ -189,6 +223,9 @@ export interface Store {
   readonly idempotency: IdempotencyStore;
   readonly tasks: TaskStore;
   readonly claims: ClaimStore;
+  readonly proofs: ProofStore;
+  /** every row of every state table (not the log, meta or idempotency records) */
+  dump(): StateDump;
   /** Runs fn in one write transaction (SQLite: BEGIN IMMEDIATE); fn must be synchronous. */
   transaction<T>(fn: () => T): T;
   /** The highest migration applied. */

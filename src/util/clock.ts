@@ -20,3 +20,12 @@ export class ManualClock implements Clock {
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * One instant for a whole transaction: every timestamp a mutation writes, in rows and in its
+ * events, is the same, so replaying the log rebuilds the rows exactly.
+ */
+export function frozenAt(clock: Clock): Clock {
+  const t = clock.now();
+  return { now: () => t };
+}

@@ -4,15 +4,18 @@ import { expect, test } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 
 // STYLE: the tree is the architecture; imports only point down:
-// cli → launcher → (lifecycle's run files and lock); lifecycle → transport → methods → domain → store.
+// cli → launcher → (lifecycle's run files and lock); lifecycle → transport → methods → domain → store,
+// and methods → workspace → domain.
 // util, errors, version and generated are leaves anyone may use.
 const LEAVES = ['util', 'errors.ts', 'version.ts', 'generated'];
 const MAY_IMPORT: Record<string, string[]> = {
   store: [],
   domain: ['store'],
-  methods: ['domain', 'store'],
+  // workspace: the project's files and processes (gates, digests, artifacts); rules stay in domain
+  workspace: ['domain'],
+  methods: ['domain', 'store', 'workspace'],
   transport: ['methods'],
-  lifecycle: ['transport', 'methods', 'domain', 'store'],
+  lifecycle: ['transport', 'methods', 'domain', 'store', 'workspace'],
   launcher: ['lifecycle/run-files.ts', 'lifecycle/server-lock.ts'],
   cli: ['launcher', 'lifecycle/serve.ts'],
 };

@@ -6,6 +6,7 @@ import { sqliteClaims } from './claims.js';
 import { sqliteEvents } from './events.js';
 import { sqliteLeases } from './leases.js';
 import { metaCounter, sqliteIdempotency, sqliteMeta } from './meta.js';
+import { sqliteDump, sqliteProofs } from './proofs.js';
 import { sqliteTasks } from './tasks.js';
 import { loadMigrations, migrate } from './migrate.js';
 
@@ -42,6 +43,8 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     idempotency: sqliteIdempotency(db),
     tasks: sqliteTasks(db),
     claims: sqliteClaims(db, metaCounter(meta, 'fence')),
+    proofs: sqliteProofs(db),
+    dump: sqliteDump(db),
     transaction: (fn) => db.transaction(fn).immediate(),
     schemaVersion: () => version,
     close: () => db.close(),

@@ -1,0 +1,70 @@
+// DESIGN §4: gates are named checks that count as proof, defined by people in
+// `.decapod/config.json`, never by agents over RPC. This module only validates their definition.
+
+export type Attest = 'server' | 'any';
+
+export interface Gate {
+  name: string;
+  command: string;
+  timeout_ms: number;
+  /** `server`: only proofs Decapod ran itself count; `any`: agents may also record results */
+  attest: Attest;
+  /** bytes of output kept; the rest is counted and the proof flagged truncated */
+  output_cap_bytes: number;
+  description: string;
+}
+
+export const GATE_DEFAULTS = { timeout_ms: 600_000, attest: 'server' as Attest, output_cap_bytes: 1024 * 1024 };
+const GATE_KEYS = ['command', 'timeout_ms', 'attest', 'output_cap_bytes', 'description'];
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export class ConfigError extends Error {
+  constructor(readonly key: string, message: string) {
+    super(`${key}: ${message}`);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function integer(v: unknown, key: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(key, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Parses and validates the config file's text, naming the first bad key. Never coerces. */
+export function parseGateConfig(text: string): Map<string, Gate> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('(file)', `is not valid JSON (${(err as Error).message})`);
+  }
+  if (!isObject(raw)) throw new ConfigError('(file)', 'must be a JSON object');
+  for (const key of Object.keys(raw)) if (key !== 'gates') throw new ConfigError(key, 'is not a known key (expected "gates")');
+  const gates = raw.gates ?? {};
+  if (!isObject(gates)) throw new ConfigError('gates', 'must be an object of gate name to definition');
+  const out = new Map<string, Gate>();
+  for (const [name, def] of Object.entries(gates)) {
+    const at = `gates.${name}`;
+    if (!NAME.test(name)) throw new ConfigError(at, 'a gate name is 1–64 letters, digits, ".", "_" or "-"');
+    if (!isObject(def)) throw new ConfigError(at, 'must be an object with a "command"');
+    for (const key of Object.keys(def)) if (!GATE_KEYS.includes(key)) throw new ConfigError(`${at}.${key}`, `is not a known key (expected ${GATE_KEYS.join(', ')})`);
+    if (typeof def.command !== 'string' || def.command.trim() === '') throw new ConfigError(`${at}.command`, 'is required: the shell command to run in the root');
+    if (def.attest !== undefined && def.attest !== 'server' && def.attest !== 'any') {
+      throw new ConfigError(`${at}.attest`, `must be "server" or "any", got ${JSON.stringify(def.attest)}`);
+    }
+    if (def.description !== undefined && typeof def.description !== 'string') throw new ConfigError(`${at}.description`, 'must be a string');
+    out.set(name, {
+      name,
+      command: def.command,
+      timeout_ms: def.timeout_ms === undefined ? GATE_DEFAULTS.timeout_ms : integer(def.timeout_ms, `${at}.timeout_ms`, 100, 86_400_000),
+      attest: (def.attest as Attest | undefined) ?? GATE_DEFAULTS.attest,
+      output_cap_bytes:
+        def.output_cap_bytes === undefined ? GATE_DEFAULTS.output_cap_bytes : integer(def.output_cap_bytes, `${at}.output_cap_bytes`, 1, 64 * 1024 * 1024),
+      description: (def.description as string | undefined) ?? '',
+    });
+  }
+  return out;
+}

@@ -1,0 +1,188 @@
+import { DecapodError } from '../errors.js';
+import type { ClaimRow, LeaseRow, ProofRow, TaskRow } from '../store/store.js';
+import { iso } from '../util/clock.js';
+import { hashCanonical } from '../util/hash.js';
+import { appendEvent } from './audit-chain.js';
+import { endClaim } from './claims.js';
+import type { DomainContext } from './context.js';
+import type { Gate } from './gates.js';
+import { getTask } from './tasks.js';
+
+export interface PublicProof {
+  id: string;
+  task: string;
+  gate: string;
+  claim_id: string;
+  fence: number;
+  passed: boolean;
+  exit_code: number | null;
+  timed_out: boolean;
+  duration_ms: number;
+  command: string | null;
+  output_sha256: string;
+  output_bytes: number;
+  truncated: boolean;
+  digest: string;
+  attested_by: 'server' | 'agent';
+  agent: string;
+  created_at: string;
+  hash: string;
+}
+
+export function toPublicProof(row: ProofRow): PublicProof {
+  return {
+    id: row.id,
+    task: row.task_id,
+    gate: row.gate,
+    claim_id: row.claim_id,
+    fence: row.fence,
+    passed: row.passed === 1,
+    exit_code: row.exit_code,
+    timed_out: row.timed_out === 1,
+    duration_ms: row.duration_ms,
+    command: row.command,
+    output_sha256: row.output_sha256,
+    output_bytes: row.output_bytes,
+    truncated: row.truncated === 1,
+    digest: row.digest,
+    attested_by: row.attested_by,
+    agent: row.agent,
+    created_at: iso(row.created_at),
+    hash: row.hash,
+  };
+}
+
+/** A proof's own hash: over its canonical record, every field but the hash. */
+export function proofHash(p: Omit<PublicProof, 'hash'>): string {
+  return hashCanonical(p);
+}
+
+/**
+ * The task's live claim, held by this lease, with this fence (DESIGN §4: release, proof and
+ * completion take the fence and refuse a stale one).
+ */
+export function heldTaskClaim(ctx: DomainContext, lease: LeaseRow, task: TaskRow, fence: number): ClaimRow {
+  const claim = ctx.store.claims.liveForTask(task.id, ctx.clock.now());
+  if (!claim || claim.lease_id !== lease.lease_id) {
+    const holder = claim ? { agent: claim.agent, lease_id: claim.lease_id, claim_id: claim.id, fence: claim.fence } : null;
+    const why = claim ? `is held by ${claim.agent}` : 'is not claimed: claim it first (task.claim)';
+    throw new DecapodError('NOT_HOLDER', `task ${task.id} ${why}`, { holder });
+  }
+  if (claim.fence !== fence) {
+    throw new DecapodError('FENCED_OUT', `fence ${fence} is not current for task ${task.id}`, { current_fence: claim.fence });
+  }
+  return claim;
+}
+
+export interface ProofInput {
+  gate: Gate;
+  attested_by: 'server' | 'agent';
+  passed: boolean;
+  exit_code: number | null;
+  timed_out: boolean;
+  duration_ms: number;
+  output_sha256: string;
+  output_bytes: number;
+  truncated: boolean;
+  digest: string;
+}
+
+/** Records a proof under the caller's claim, with its hash and one audit event. */
+export function recordProof(ctx: DomainContext, lease: LeaseRow, taskId: string, fence: number, input: ProofInput): PublicProof {
+  const task = getTask(ctx, taskId);
+  const claim = heldTaskClaim(ctx, lease, task, fence);
+  const seq = ctx.store.proofs.nextSeq();
+  const body: Omit<PublicProof, 'hash'> = {
+    id: `P${seq}`,
+    task: task.id,
+    gate: input.gate.name,
+    claim_id: claim.id,
+    fence: claim.fence,
+    passed: input.passed,
+    exit_code: input.exit_code,
+    timed_out: input.timed_out,
+    duration_ms: input.duration_ms,
+    command: input.attested_by === 'server' ? input.gate.command : null,
+    output_sha256: input.output_sha256,
+    output_bytes: input.output_bytes,
+    truncated: input.truncated,
+    digest: input.digest,
+    attested_by: input.attested_by,
+    agent: lease.agent,
+    created_at: iso(ctx.clock.now()),
+  };
+  const proof: PublicProof = { ...body, hash: proofHash(body) };
+  ctx.store.proofs.insert({
+    id: proof.id,
+    seq,
+    task_id: proof.task,
+    gate: proof.gate,
+    claim_id: proof.claim_id,
+    fence: proof.fence,
+    passed: proof.passed ? 1 : 0,
+    exit_code: proof.exit_code,
+    timed_out: proof.timed_out ? 1 : 0,
+    duration_ms: proof.duration_ms,
+    command: proof.command,
+    output_sha256: proof.output_sha256,
+    output_bytes: proof.output_bytes,
+    truncated: proof.truncated ? 1 : 0,
+    digest: proof.digest,
+    attested_by: proof.attested_by,
+    agent: proof.agent,
+    created_at: ctx.clock.now(),
+    hash: proof.hash,
+  });
+  appendEvent(ctx, { type: 'proof.recorded', agent: lease.agent, subject: task.id, data: { proof } });
+  return proof;
+}
+
+export type BlockReason = 'missing' | 'failed' | 'stale';
+
+/**
+ * What stands between the task and completion: for each gate of its plan, the newest proof under
+ * the current claim must have passed on content that still has the same digest.
+ */
+export function blockedBy(ctx: DomainContext, task: TaskRow, claim: ClaimRow, currentDigest: string): { gate: string; reason: BlockReason; proof?: string }[] {
+  const plan = JSON.parse(task.gates) as string[];
+  const out: { gate: string; reason: BlockReason; proof?: string }[] = [];
+  for (const gate of plan) {
+    const latest = ctx.store.proofs.latest(task.id, gate);
+    if (!latest || latest.claim_id !== claim.id) out.push({ gate, reason: 'missing' });
+    else if (latest.passed !== 1) out.push({ gate, reason: 'failed', proof: latest.id });
+    else if (latest.digest !== currentDigest) out.push({ gate, reason: 'stale', proof: latest.id });
+  }
+  return out;
+}
+
+/**
+ * DESIGN §4 completion: only the holder with the current fence, and only when every gate of the
+ * plan has a passing, fresh proof. Then done, verified (false for an empty plan), claims released:
+ * all in the caller's one transaction.
+ */
+export function completeTask(ctx: DomainContext, lease: LeaseRow, taskId: string, fence: number, currentDigest: string, summary?: string): TaskRow {
+  const task = getTask(ctx, taskId);
+  if (task.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${task.id} is ${task.status}`, { from: task.status, to: 'done' });
+  const claim = heldTaskClaim(ctx, lease, task, fence);
+  const blocked = blockedBy(ctx, task, claim, currentDigest);
+  if (blocked.length > 0) {
+    throw new DecapodError('PROOF_REQUIRED', `task ${task.id} needs passing, fresh proofs: ${blocked.map((b) => `${b.gate} (${b.reason})`).join(', ')}`, {
+      blocked_by: blocked,
+      next: 'proof.run',
+    });
+  }
+  const plan = JSON.parse(task.gates) as string[];
+  const proofs = plan.map((g) => ctx.store.proofs.latest(task.id, g)!.id);
+  const now = ctx.clock.now();
+  const done: TaskRow = { ...task, status: 'done', updated_at: now, completed_at: now, verified: plan.length > 0 ? 1 : 0 };
+  ctx.store.tasks.update(done);
+  for (const c of ctx.store.claims.live({ task: task.id, now })) endClaim(ctx, c, 'released', 'task completed');
+  appendEvent(ctx, {
+    type: 'task.completed',
+    agent: lease.agent,
+    subject: task.id,
+    data: { task: task.id, claim_id: claim.id, fence: claim.fence, verified: plan.length > 0, proofs, summary: summary ?? null, digest: currentDigest },
+  });
+  return done;
+}
+

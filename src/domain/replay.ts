@@ -1,0 +1,179 @@
+import { DecapodError } from '../errors.js';
+import type { EventRow, StateDump, Store, TaskRow } from '../store/store.js';
+import { hashCanonical } from '../util/hash.js';
+import { staticPrefix } from './claim-paths.js';
+
+// DESIGN §4: state is a pure function of the log. Each event type has one projection here that
+// rebuilds its rows from the event alone (its data, `at` and `agent`). Renewals are deliberately
+// not audited (they are cheap and frequent), so the columns they move are left out of the
+// comparison: replay rebuilds every fact, and leases' and claims' deadlines as granted.
+
+const VOLATILE: Record<string, string[]> = {
+  leases: ['renewed_at', 'expires_at'],
+  claims: ['renewed_at', 'expires_at'],
+};
+
+type Data = Record<string, any>;
+
+function taskRow(d: Data, at: number, agent: string | null, prev?: TaskRow): TaskRow {
+  const t = d.task as Data;
+  return {
+    id: t.id,
+    seq: Number(String(t.id).slice(1)),
+    title: t.title,
+    description: t.description,
+    status: t.status,
+    priority: t.priority,
+    labels: JSON.stringify(t.labels),
+    depends_on: JSON.stringify(t.depends_on),
+    paths: JSON.stringify(t.paths),
+    gates: JSON.stringify(t.gates),
+    parent: t.parent,
+    created_by: prev ? prev.created_by : agent,
+    created_at: prev ? prev.created_at : at,
+    updated_at: at,
+    completed_at: prev ? prev.completed_at : null,
+    verified: prev ? prev.verified : null,
+  };
+}
+
+const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
+  'lease.granted': (s, d, e) =>
+    s.leases.insert({
+      lease_id: d.lease_id,
+      secret_hash: d.secret_hash,
+      agent: d.agent,
+      state: 'active',
+      ttl_ms: d.ttl_ms,
+      pid: d.pid,
+      meta: d.meta === null ? null : JSON.stringify(d.meta),
+      granted_at: e.at,
+      renewed_at: e.at,
+      expires_at: e.at + d.ttl_ms,
+      ended_at: null,
+    }),
+  'lease.revoked': (s, d, e) => s.leases.end(d.lease_id, 'revoked', e.at),
+  'lease.expired': (s, d, e) => s.leases.end(d.lease_id, 'expired', e.at),
+  'claim.acquired': (s, d, e) => {
+    s.claims.insert(
+      {
+        id: d.claim_id,
+        lease_id: d.lease_id,
+        agent: e.agent!,
+        task_id: d.task,
+        mode: d.mode,
+        fence: d.fence,
+        state: 'active',
+        paths: JSON.stringify(d.paths),
+        ttl_ms: d.ttl_ms,
+        reason: d.reason,
+        acquired_at: e.at,
+        renewed_at: e.at,
+        expires_at: d.ttl_ms === null ? null : e.at + d.ttl_ms,
+        ended_at: null,
+        end_reason: null,
+      },
+      (d.paths as string[]).map((pattern) => ({ pattern, prefix: staticPrefix(pattern) })),
+    );
+  },
+  'claim.reacquired': () => {},
+  'claim.released': (s, d, e) => s.claims.end(d.claim_id, 'released', e.at, d.reason),
+  'claim.expired': (s, d, e) => s.claims.end(d.claim_id, 'expired', e.at, d.reason),
+  'task.created': (s, d, e) => {
+    const row = taskRow(d, e.at, e.agent);
+    s.tasks.insert(row);
+    s.tasks.setLabels(row.id, d.task.labels);
+    s.tasks.setDeps(row.id, d.task.depends_on);
+  },
+  'task.updated': (s, d, e) => {
+    const row = taskRow(d, e.at, e.agent, s.tasks.byId(d.task.id));
+    s.tasks.update(row);
+    s.tasks.setLabels(row.id, d.task.labels);
+    s.tasks.setDeps(row.id, d.task.depends_on);
+  },
+  'task.cancelled': (s, d, e) => setStatus(s, d.task, 'cancelled', e.at),
+  'task.reopened': (s, d, e) => setStatus(s, d.task, 'open', e.at),
+  'task.completed': (s, d, e) => {
+    const t = s.tasks.byId(d.task)!;
+    s.tasks.update({ ...t, status: 'done', updated_at: e.at, completed_at: e.at, verified: d.verified ? 1 : 0 });
+  },
+  'proof.recorded': (s, d, e) => {
+    const p = d.proof as Data;
+    s.proofs.insert({
+      id: p.id,
+      seq: Number(String(p.id).slice(1)),
+      task_id: p.task,
+      gate: p.gate,
+      claim_id: p.claim_id,
+      fence: p.fence,
+      passed: p.passed ? 1 : 0,
+      exit_code: p.exit_code,
+      timed_out: p.timed_out ? 1 : 0,
+      duration_ms: p.duration_ms,
+      command: p.command,
+      output_sha256: p.output_sha256,
+      output_bytes: p.output_bytes,
+      truncated: p.truncated ? 1 : 0,
+      digest: p.digest,
+      attested_by: p.attested_by,
+      agent: p.agent,
+      created_at: e.at,
+      hash: p.hash,
+    });
+  },
+};
+
+function setStatus(s: Store, id: string, status: 'open' | 'cancelled', at: number): void {
+  const t = s.tasks.byId(id)!;
+  s.tasks.update({ ...t, status, updated_at: at, completed_at: null, verified: null });
+}
+
+/** Applies every event to an empty store. Refuses an event it cannot replay, naming it. */
+export function replayInto(target: Store, events: Iterable<EventRow>): number {
+  let n = 0;
+  target.transaction(() => {
+    for (const e of events) {
+      const project = PROJECTIONS[e.type];
+      if (!project) throw new DecapodError('INVALID_STATE', `event ${e.seq} has a type replay does not know: ${e.type}`, { from: e.type, to: 'replayed' });
+      if (e.data === null) throw new DecapodError('INVALID_STATE', `event ${e.seq} was redacted: its payload cannot be replayed`, { from: 'redacted', to: 'replayed', seq: e.seq });
+      project(target, JSON.parse(e.data) as Data, e);
+      n++;
+    }
+  });
+  return n;
+}
+
+/** The rows that count, without the columns renewals move. */
+export function comparable(dump: StateDump): StateDump {
+  return Object.fromEntries(
+    Object.entries(dump).map(([table, rows]) => [
+      table,
+      rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !(VOLATILE[table] ?? []).includes(k)))),
+    ]),
+  );
+}
+
+export const stateDigest = (dump: StateDump): string => hashCanonical(comparable(dump));
+
+export interface Difference {
+  table: string;
+  row: number;
+  live: Record<string, unknown> | null;
+  replay: Record<string, unknown> | null;
+}
+
+/** The first table and row (in key order) where two states differ. */
+export function firstDifference(live: StateDump, replay: StateDump): Difference | undefined {
+  const a = comparable(live);
+  const b = comparable(replay);
+  for (const table of Object.keys(a)) {
+    const rowsA = a[table] ?? [];
+    const rowsB = b[table] ?? [];
+    for (let i = 0; i < Math.max(rowsA.length, rowsB.length); i++) {
+      if (hashCanonical(rowsA[i] ?? null) !== hashCanonical(rowsB[i] ?? null)) {
+        return { table, row: i, live: rowsA[i] ?? null, replay: rowsB[i] ?? null };
+      }
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,215 @@
+import { readFileSync, statSync } from 'node:fs';
+import { Type } from '@sinclair/typebox';
+import { peekLease, useLease } from '../domain/leases.js';
+import { coverageOf } from '../domain/path-overlap.js';
+import { heldTaskClaim, proofHash, recordProof, toPublicProof } from '../domain/proofs.js';
+import { getTask } from '../domain/tasks.js';
+import type { Gate } from '../domain/gates.js';
+import { DecapodError } from '../errors.js';
+import { artifactPath, hashArtifact, livePath, storeText } from '../workspace/artifacts.js';
+import { contentDigest } from '../workspace/digest.js';
+import { runGate, type GateRunResult } from '../workspace/gate-runner.js';
+import { defineMethod, type MethodContext } from './define.js';
+import { GateName, LeaseSecret, TaskId } from './schemas.js';
+
+const ProofId = Type.String({ minLength: 1, maxLength: 64, description: 'a proof id such as P3' });
+const Fence = Type.Integer({ minimum: 1 });
+
+export const Proof = Type.Object(
+  {
+    id: Type.String(),
+    task: Type.String(),
+    gate: Type.String(),
+    claim_id: Type.String(),
+    fence: Type.Integer(),
+    passed: Type.Boolean(),
+    exit_code: Type.Union([Type.Integer(), Type.Null()]),
+    timed_out: Type.Boolean(),
+    duration_ms: Type.Integer(),
+    command: Type.Union([Type.String(), Type.Null()], { description: 'what the server ran; null when agent-attested' }),
+    output_sha256: Type.String(),
+    output_bytes: Type.Integer(),
+    truncated: Type.Boolean(),
+    digest: Type.String({ description: 'content digest of the task’s paths when it ran' }),
+    attested_by: Type.Union([Type.Literal('server'), Type.Literal('agent')]),
+    agent: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    hash: Type.String(),
+  },
+  { title: 'Proof', additionalProperties: false },
+);
+
+export function requireGate(ctx: MethodContext, name: string): Gate {
+  const gate = ctx.gates().gates.get(name);
+  if (!gate) throw new DecapodError('NOT_FOUND', `no gate ${name} in .decapod/config.json`, { kind: 'gate', id: name });
+  return gate;
+}
+
+/** The content digest of what a task's proofs vouch for: its paths, or the whole worktree. */
+export async function taskDigest(ctx: MethodContext, taskId: string): Promise<string> {
+  const task = getTask(ctx, taskId);
+  return (await contentDigest(ctx.root, coverageOf(JSON.parse(task.paths) as string[]))).digest;
+}
+
+// One run per (task, gate, fence) at a time: the live output file is theirs.
+const running = new Set<string>();
+
+interface RunPrepared {
+  gate: Gate;
+  digest: string;
+  run: GateRunResult;
+}
+
+export const proofMethods = [
+  defineMethod({
+    name: 'proof.run',
+    kind: 'mutation',
+    summary: 'Decapod runs the gate in the root for the task’s holder, bounded by its timeout, and records the proof.',
+    params: { lease: LeaseSecret, task: TaskId, gate: GateName, fence: Fence },
+    result: { proof: Proof, output_path: Type.String() },
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'INVALID_STATE'],
+    examples: [{ name: 'run the test gate', params: { lease: 'dcl_…', task: 'T1', gate: 'test', fence: 3 } }],
+    prepare: async (ctx, p): Promise<RunPrepared> => {
+      // Refuse early what would be refused at the end: no gate runs for a non-holder.
+      const lease = peekLease(ctx, p.lease);
+      heldTaskClaim(ctx, lease, getTask(ctx, p.task), p.fence);
+      const gate = requireGate(ctx, p.gate);
+      const key = `${ctx.root}\0${p.task}\0${p.gate}\0${p.fence}`;
+      if (running.has(key)) {
+        throw new DecapodError('INVALID_STATE', `gate ${p.gate} is already running for ${p.task} under fence ${p.fence}`, { from: 'running', to: 'running' });
+      }
+      running.add(key);
+      try {
+        // The digest is taken before the run: the proof vouches for the content the gate saw.
+        const digest = await taskDigest(ctx, p.task);
+        const run = await runGate({
+          root: ctx.root,
+          command: gate.command,
+          timeoutMs: gate.timeout_ms,
+          capBytes: gate.output_cap_bytes,
+          env: { DECAPOD_TASK: p.task, DECAPOD_GATE: p.gate, DECAPOD_FENCE: String(p.fence) },
+          liveFile: livePath(ctx.root, p.task, p.gate, p.fence),
+        });
+        return { gate, digest, run };
+      } finally {
+        running.delete(key);
+      }
+    },
+    handler: (ctx, p, prepared) => {
+      const { gate, digest, run } = prepared as RunPrepared;
+      const proof = recordProof(ctx, useLease(ctx, p.lease), p.task, p.fence, {
+        gate,
+        attested_by: 'server',
+        passed: run.exit_code === 0 && !run.timed_out,
+        exit_code: run.exit_code,
+        timed_out: run.timed_out,
+        duration_ms: run.duration_ms,
+        output_sha256: run.output_sha256,
+        output_bytes: run.output_bytes,
+        truncated: run.truncated,
+        digest,
+      });
+      return { proof, output_path: run.artifact };
+    },
+  }),
+  defineMethod({
+    name: 'proof.record',
+    kind: 'mutation',
+    summary: 'Records an agent-attested result, for gates whose attest policy allows it (never for attest: server).',
+    params: {
+      lease: LeaseSecret,
+      task: TaskId,
+      gate: GateName,
+      fence: Fence,
+      passed: Type.Boolean(),
+      exit_code: Type.Optional(Type.Integer({ minimum: -1, maximum: 255 })),
+      output: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024 })),
+    },
+    result: { proof: Proof },
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'PROOF_NOT_ALLOWED'],
+    examples: [{ name: 'record a manual review', params: { lease: 'dcl_…', task: 'T1', gate: 'review', fence: 3, passed: true, output: 'LGTM' } }],
+    prepare: async (ctx, p) => {
+      const lease = peekLease(ctx, p.lease);
+      heldTaskClaim(ctx, lease, getTask(ctx, p.task), p.fence);
+      const gate = requireGate(ctx, p.gate);
+      if (gate.attest === 'server') {
+        throw new DecapodError('PROOF_NOT_ALLOWED', `gate ${gate.name} accepts only proofs Decapod runs itself: use proof.run`, { gate: gate.name });
+      }
+      return { gate, digest: await taskDigest(ctx, p.task) };
+    },
+    handler: (ctx, p, prepared) => {
+      const { gate, digest } = prepared as { gate: Gate; digest: string };
+      const out = storeText(ctx.root, p.output ?? '', gate.output_cap_bytes);
+      const proof = recordProof(ctx, useLease(ctx, p.lease), p.task, p.fence, {
+        gate,
+        attested_by: 'agent',
+        passed: p.passed,
+        exit_code: p.exit_code ?? null,
+        timed_out: false,
+        duration_ms: 0,
+        output_sha256: out.sha256,
+        output_bytes: out.bytes,
+        truncated: out.truncated,
+        digest,
+      });
+      return { proof };
+    },
+  }),
+  defineMethod({
+    name: 'proof.list',
+    kind: 'query',
+    summary: 'Every proof of a task, oldest first.',
+    params: { task: TaskId },
+    result: { proofs: Type.Array(Proof) },
+    errors: ['NOT_FOUND'],
+    examples: [{ name: 'list', params: { task: 'T1' } }],
+    handler: (ctx, p) => ({ proofs: ctx.store.proofs.ofTask(getTask(ctx, p.task).id).map(toPublicProof) }),
+  }),
+  defineMethod({
+    name: 'proof.get',
+    kind: 'query',
+    summary: 'One proof, where its captured output lives, and the output’s tail.',
+    params: { proof: ProofId },
+    result: {
+      proof: Proof,
+      output_path: Type.String({ description: 'the captured stdout+stderr; read it with e.g. `tail -n 50 <path>`' }),
+      output_tail: Type.String({ description: 'the last 4 KiB of the output, as UTF-8' }),
+    },
+    errors: ['NOT_FOUND'],
+    examples: [{ name: 'get', params: { proof: 'P1' } }],
+    handler: (ctx, p) => {
+      const row = ctx.store.proofs.byId(p.proof);
+      if (!row) throw new DecapodError('NOT_FOUND', `no proof ${p.proof}`, { kind: 'proof', id: p.proof });
+      const path = artifactPath(ctx.root, row.output_sha256);
+      let tail = '';
+      try {
+        const size = statSync(path).size;
+        tail = readFileSync(path).subarray(Math.max(0, size - 4096)).toString('utf8');
+      } catch {
+        tail = '';
+      }
+      return { proof: toPublicProof(row), output_path: path, output_tail: tail };
+    },
+  }),
+  defineMethod({
+    name: 'proof.verify',
+    kind: 'query',
+    summary: 'Re-hashes a proof’s artifact and record; reports each mismatch.',
+    params: { proof: ProofId },
+    result: { ok: Type.Boolean(), problems: Type.Array(Type.String()) },
+    errors: ['NOT_FOUND'],
+    examples: [{ name: 'verify', params: { proof: 'P1' } }],
+    handler: async (ctx, p) => {
+      const row = ctx.store.proofs.byId(p.proof);
+      if (!row) throw new DecapodError('NOT_FOUND', `no proof ${p.proof}`, { kind: 'proof', id: p.proof });
+      const problems: string[] = [];
+      const pub = toPublicProof(row);
+      const { hash, ...body } = pub;
+      if (proofHash(body) !== hash) problems.push('record: its hash does not match its fields');
+      const actual = await hashArtifact(ctx.root, row.output_sha256);
+      if (actual === undefined) problems.push(`artifact: ${artifactPath(ctx.root, row.output_sha256)} is missing`);
+      else if (actual !== row.output_sha256) problems.push(`artifact: content hashes to ${actual}, not ${row.output_sha256}`);
+      return { ok: problems.length === 0, problems };
+    },
+  }),
+];

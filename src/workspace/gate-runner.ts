@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { settleArtifact } from './artifacts.js';
+
+export interface GateRunResult {
+  exit_code: number | null;
+  timed_out: boolean;
+  duration_ms: number;
+  output_sha256: string;
+  /** bytes kept (at most the cap) */
+  output_bytes: number;
+  truncated: boolean;
+  artifact: string;
+}
+
+/** After a timeout's SIGTERM, how long the gate's process group gets before SIGKILL. */
+const KILL_GRACE_MS = 2_000;
+
+/**
+ * Runs a gate's command with a shell in the root, in its own process group, bounded by its
+ * timeout (then the whole group is killed). stdout and stderr stream into one file at `liveFile`
+ * (capped; the rest is counted as truncated), which then moves to its content address.
+ * Asynchronous: the event loop stays free for other calls while the gate runs.
+ */
+export function runGate(opts: {
+  root: string;
+  command: string;
+  timeoutMs: number;
+  capBytes: number;
+  env: Record<string, string>;
+  liveFile: string;
+}): Promise<GateRunResult> {
+  mkdirSync(dirname(opts.liveFile), { recursive: true, mode: 0o700 });
+  const started = process.hrtime.bigint();
+  const out = createWriteStream(opts.liveFile, { mode: 0o600 });
+  const hash = createHash('sha256');
+  let kept = 0;
+  let truncated = false;
+  const child = spawn('/bin/sh', ['-c', opts.command], {
+    cwd: opts.root,
+    env: { ...process.env, ...opts.env },
+    detached: true, // its own process group, so a timeout kills its children too
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const take = (chunk: Buffer) => {
+    const room = opts.capBytes - kept;
+    if (room <= 0) {
+      truncated = true;
+      return;
+    }
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (part.length < chunk.length) truncated = true;
+    kept += part.length;
+    hash.update(part);
+    out.write(part);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  let timedOut = false;
+  let grace: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup('SIGTERM');
+    grace = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+  }, opts.timeoutMs);
+
+  return new Promise((resolve, reject) => {
+    let exitCode: number | null = null;
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    // The shell is done: anything it left running in its group goes too (no leaked daemons),
+    // and then its pipes close.
+    child.on('exit', (code) => {
+      exitCode = code;
+      killGroup('SIGKILL');
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      clearTimeout(grace);
+      out.end(() => {
+        const sha256 = hash.digest('hex');
+        resolve({
+          exit_code: timedOut ? null : exitCode,
+          timed_out: timedOut,
+          duration_ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
+          output_sha256: sha256,
+          output_bytes: kept,
+          truncated,
+          artifact: settleArtifact(opts.root, opts.liveFile, sha256),
+        });
+      });
+    });
+  });
+}
