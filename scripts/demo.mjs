@@ -2,7 +2,7 @@
 // `npm run demo`: starts Decapod on demand in a scratch project and walks agents through it,
 // printing what happens. It checks its own story and exits non-zero if any step goes wrong.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,6 +107,44 @@ for (const x of live) for (const y of live) {
 const waiting = decapod('task.list', { ready: true }).result.tasks.map((t) => t.id);
 show(`${ids.length} tasks claimed, none twice; no two agents hold overlapping paths. Still waiting (paths held): ${waiting.join(', ') || 'none'}`);
 
+say('Done means proven: gates people wrote in .decapod/config.json, run by Decapod itself.');
+mkdirSync(join(root, 'calc'), { recursive: true });
+writeFileSync(join(root, 'calc', 'add.js'), 'export const add = (a, b) => a - b; // bug\n');
+writeFileSync(join(root, '.decapod', 'config.json'), JSON.stringify({
+  gates: {
+    lint: { command: 'node --check calc/add.js && echo "syntax ok"', timeout_ms: 30000 },
+    test: { command: `node --input-type=module -e "import('./calc/add.js').then(({ add }) => { if (add(2, 2) !== 4) { console.error('add(2, 2) = ' + add(2, 2)); process.exit(1); } console.log('add ok'); })"`, timeout_ms: 30000 },
+  },
+}, null, 2));
+show(`gates: ${decapod('gate.list').result.gates.map((g) => `${g.name} (${g.attest}-attested)`).join(', ')}`);
+const dee = decapod('lease.grant', { agent: 'dee', ttl_ms: 60000 }).result.lease;
+const asDee = { DECAPOD_LEASE: dee };
+check(decapod('task.create', { title: 'Fix add()', paths: ['calc'], gates: ['lint', 'test'], priority: 0 }).code === 0, 'could not create the calc task');
+const calc = decapod('task.list', {}).result.tasks.find((t) => t.title === 'Fix add()');
+const claimCalc = decapod('task.claim', { lease: dee, task: calc.id }, asDee).result.claim;
+show(`dee claims ${calc.id} (fence ${claimCalc.fence}) and tries to finish at once:`);
+const early = decapod('task.complete', { lease: dee, task: calc.id, fence: claimCalc.fence });
+check(early.code === 1 && early.error.data.code === 'PROOF_REQUIRED', 'completion without proofs was accepted');
+show(`  refused: ${early.error.data.blocked_by.map((b) => `${b.gate} ${b.reason}`).join(', ')}`);
+const proofRun = (gate) => spawnSync(bin, ['proof', 'run', calc.id, gate, '--root', root], { env: { ...env, ...asDee }, encoding: 'utf8' });
+const lint = proofRun('lint');
+check(lint.status === 0, 'lint should pass');
+const test1 = proofRun('test');
+check(test1.status === 1 && JSON.parse(test1.stdout).proof.passed === false, 'the test gate should fail on the bug');
+show(`  decapod proof run ${calc.id} lint → passed; test → failed (exit ${JSON.parse(test1.stdout).proof.exit_code})`);
+const blocked = decapod('task.complete', { lease: dee, task: calc.id, fence: claimCalc.fence });
+show(`  complete → ${blocked.error.data.code}: ${blocked.error.data.blocked_by.map((b) => `${b.gate} ${b.reason}`).join(', ')}`);
+writeFileSync(join(root, 'calc', 'add.js'), 'export const add = (a, b) => a + b;\n');
+const stale = decapod('task.complete', { lease: dee, task: calc.id, fence: claimCalc.fence });
+check(stale.code === 1 && stale.error.data.blocked_by.some((b) => b.gate === 'lint' && b.reason === 'stale'), 'the lint proof should be stale after the fix');
+show(`  dee fixes calc/add.js; the old lint proof is now ${stale.error.data.blocked_by.find((b) => b.gate === 'lint').reason}: it vouched for other content`);
+check(proofRun('lint').status === 0 && proofRun('test').status === 0, 'the gates should pass after the fix');
+const done = decapod('task.complete', { lease: dee, task: calc.id, fence: claimCalc.fence, summary: 'add() fixed' });
+check(done.code === 0 && done.result.task.verified === true, 'the proven task did not complete');
+show(`  both gates pass on the fixed code → ${calc.id} is ${done.result.task.status}, verified=${done.result.task.verified}`);
+const proofs = decapod('proof.list', { task: calc.id }).result.proofs;
+for (const p of proofs) show(`  ${p.id} ${p.gate.padEnd(4)} ${p.passed ? 'passed' : 'failed'} exit ${p.exit_code} in ${p.duration_ms} ms, output sha256 ${p.output_sha256.slice(0, 12)}…, digest ${p.digest.slice(0, 12)}…`);
+
 say('The audit log: every change, hash-chained.');
 const events = decapod('audit.list', { limit: 1000 }).result.events;
 const byType = {};
@@ -116,6 +154,9 @@ for (const e of events.slice(-3)) show(`#${e.seq} ${e.type.padEnd(15)} ${(e.agen
 const verify = decapod('audit.verify').result;
 check(verify.ok, 'the audit chain does not verify');
 show(`audit.verify: ok=${verify.ok}, ${verify.count} events, head ${verify.head.slice(0, 16)}…`);
+const replay = decapod('audit.replay').result;
+check(replay.ok, 'replaying the log does not rebuild the state');
+show(`audit.replay: the ${replay.events} events rebuild the live state exactly (digest ${replay.live_digest.slice(0, 16)}…)`);
 
 say('Done for the day: stop the server (it would also exit by itself when idle).');
 const stop = spawnSync(bin, ['stop', '--root', root], { env, encoding: 'utf8' });

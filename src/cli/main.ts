@@ -39,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       status: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean' },
+      summary: { type: 'string' },
+      follow: { type: 'boolean' },
     },
   });
   const [command, ...rest] = positionals;

@@ -1,4 +1,6 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { callMethod } from '../launcher/rpc-call.js';
+import { livePath } from '../workspace/artifacts.js';
 import { parseDuration } from '../util/duration.js';
 import { UsageError } from './usage.js';
 
@@ -21,6 +23,8 @@ export interface SugarValues {
   status?: string;
   limit?: string;
   json?: boolean;
+  summary?: string;
+  follow?: boolean;
 }
 
 /** Which options each sugar command accepts (besides --root and --help). */
@@ -33,6 +37,10 @@ export const SUGAR_OPTIONS: Record<string, (keyof SugarValues)[]> = {
   'task list': ['ready', 'status', 'label', 'agent', 'limit', 'json'],
   'task show': [],
   'task claim': ['ttl'],
+  'task done': ['summary'],
+  'proof run': ['follow'],
+  'audit verify': [],
+  'audit replay': [],
 };
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -156,7 +164,82 @@ export async function runSugar(command: string, root: string, v: SugarValues, ar
       print(await rpc('task.claim', { lease: lease(), ...(args[0] ? { task: args[0] } : {}), ...(ttl !== undefined ? { ttl_ms: ttl } : {}) }));
       return 0;
     }
+    case 'task done': {
+      needArgs(args, 'a TASK id', 1);
+      const fence = await holderFence(rpc, args[0]!);
+      print(await rpc('task.complete', { lease: lease(), task: args[0], fence, ...(v.summary ? { summary: v.summary } : {}) }));
+      return 0;
+    }
+    case 'proof run': {
+      needArgs(args, 'TASK GATE', 2);
+      if (args.length < 2) throw new UsageError('expected TASK GATE');
+      const [task, gate] = args as [string, string];
+      const fence = await holderFence(rpc, task);
+      const result = await withProgress(`${gate} for ${task}`, v.follow ? livePath(root, task, gate, fence) : undefined, () =>
+        rpc('proof.run', { lease: lease(), task, gate, fence }),
+      );
+      print(result);
+      return result.proof.passed ? 0 : 1;
+    }
+    case 'audit verify':
+    case 'audit replay': {
+      if (args.length) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
+      const result = await rpc(command === 'audit verify' ? 'audit.verify' : 'audit.replay', {});
+      print(result);
+      return result.ok ? 0 : 1;
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+/** The fence of the task's current claim (the server still checks it is this lease's). */
+async function holderFence(rpc: (m: string, p: Record<string, unknown>) => Promise<any>, task: string): Promise<number> {
+  const { task: t } = await rpc('task.get', { task });
+  if (!t.holder) throw new UsageError(`task ${task} is not claimed: run decapod task claim ${task} first`);
+  return t.holder.fence as number;
+}
+
+/**
+ * Shows a long call's progress on stderr: elapsed time, and with `follow` the gate's output as it
+ * grows. stdout stays clean for the result.
+ */
+async function withProgress<T>(what: string, follow: string | undefined, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const tty = process.stderr.isTTY;
+  let offset = 0;
+  let lastLine = 0;
+  const tick = () => {
+    const secs = Math.round((Date.now() - started) / 1000);
+    if (follow) offset = copyNew(follow, offset);
+    if (tty && !follow) process.stderr.write(`\r  running ${what}… ${secs}s`);
+    else if (!tty && secs - lastLine >= 10) {
+      lastLine = secs;
+      process.stderr.write(`  running ${what}… ${secs}s\n`);
+    }
+  };
+  const timer = setInterval(tick, follow ? 200 : 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    if (tty && !follow) process.stderr.write('\r\x1b[K');
+    process.stderr.write(`  ${what} finished after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  }
+}
+
+/** Copies what was appended to `file` since `offset` to stderr; returns the new offset. */
+function copyNew(file: string, offset: number): number {
+  try {
+    const size = statSync(file).size;
+    if (size <= offset) return offset;
+    const fd = openSync(file, 'r');
+    const buf = Buffer.alloc(size - offset);
+    readSync(fd, buf, 0, buf.length, offset);
+    closeSync(fd);
+    process.stderr.write(buf);
+    return size;
+  } catch {
+    return offset; // not started yet, or already moved to its content address
   }
 }

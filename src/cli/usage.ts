@@ -18,6 +18,9 @@ Agents (these act with DECAPOD_LEASE):
   decapod task list [--ready] [--status open|done|cancelled] [--label L] [--agent A] [--limit N] [--json]
   decapod task show TASK
   decapod task claim [TASK] [--ttl 10m]                     without TASK: the best ready one
+  decapod task done TASK [--summary TEXT]                   complete it (needs passing, fresh proofs)
+  decapod proof run TASK GATE [--follow]                    Decapod runs the gate; exit 0 if it passed
+  decapod audit verify | audit replay                       exit 1 if the log or its replay does not hold
 
 Options:
   --root DIR   project root (default: the enclosing git repository's main worktree, else the cwd)

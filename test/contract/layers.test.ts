@@ -17,7 +17,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   transport: ['methods'],
   lifecycle: ['transport', 'methods', 'domain', 'store', 'workspace'],
   launcher: ['lifecycle/run-files.ts', 'lifecycle/server-lock.ts'],
-  cli: ['launcher', 'lifecycle/serve.ts'],
+  cli: ['launcher', 'lifecycle/serve.ts', 'workspace/artifacts.ts'],
 };
 
 const src = join(packageRoot(), 'src');
