@@ -175,8 +175,10 @@ export async function runSugar(command: string, root: string, v: SugarValues, ar
       if (args.length < 2) throw new UsageError('expected TASK GATE');
       const [task, gate] = args as [string, string];
       const fence = await holderFence(rpc, task);
-      const result = await withProgress(`${gate} for ${task}`, v.follow ? livePath(root, task, gate, fence) : undefined, () =>
-        rpc('proof.run', { lease: lease(), task, gate, fence }),
+      const result = await withProgress(
+        `${gate} for ${task}`,
+        v.follow ? { live: livePath(root, task, gate, fence), final: (r: any) => r.output_path as string } : undefined,
+        () => rpc('proof.run', { lease: lease(), task, gate, fence }),
       );
       print(result);
       return result.proof.passed ? 0 : 1;
@@ -204,14 +206,14 @@ async function holderFence(rpc: (m: string, p: Record<string, unknown>) => Promi
  * Shows a long call's progress on stderr: elapsed time, and with `follow` the gate's output as it
  * grows. stdout stays clean for the result.
  */
-async function withProgress<T>(what: string, follow: string | undefined, work: () => Promise<T>): Promise<T> {
+async function withProgress<T>(what: string, follow: { live: string; final: (result: T) => string } | undefined, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   const tty = process.stderr.isTTY;
   let offset = 0;
   let lastLine = 0;
   const tick = () => {
     const secs = Math.round((Date.now() - started) / 1000);
-    if (follow) offset = copyNew(follow, offset);
+    if (follow) offset = copyNew(follow.live, offset);
     if (tty && !follow) process.stderr.write(`\r  running ${what}… ${secs}s`);
     else if (!tty && secs - lastLine >= 10) {
       lastLine = secs;
@@ -220,7 +222,10 @@ async function withProgress<T>(what: string, follow: string | undefined, work: (
   };
   const timer = setInterval(tick, follow ? 200 : 1000);
   try {
-    return await work();
+    const result = await work();
+    // The rest of the output, from where it settled (the live file has moved by now).
+    if (follow) copyNew(follow.final(result), offset);
+    return result;
   } finally {
     clearInterval(timer);
     if (tty && !follow) process.stderr.write('\r\x1b[K');

@@ -32,4 +32,12 @@ test('the README sh blocks run as pasted and tell the truth', () => {
   expect(r.stdout).toContain('HTTP 409: alice holds src/parser');
   expect(r.stdout).toContain('{"jsonrpc":"2.0","id":1,"result":{"tasks":[{"id":"T2"');
   expect(r.stdout).toContain('"stopped": true');
+  // Done means proven:
+  expect(r.stdout).toContain('gate failed: exit 1');
+  expect(r.stdout).toContain('refused until proven');
+  expect(r.stderr).toMatch(/"code": "PROOF_REQUIRED"[\s\S]*"gate": "test",\s*"reason": "failed"/);
+  expect(r.stderr).toContain('tests pass'); // --follow streamed the gate's output
+  expect(r.stdout).toMatch(/\{"proof":\{"id":"P3","task":"T1","gate":"test",[^\n]*"passed":true/); // curl proof.run
+  expect(r.stdout).toMatch(/"status": "done",[\s\S]*"verified": true/);
+  expect(r.stdout).toMatch(/"ok": true,\s*"events": \d+,\s*"live_digest"/);
 });
