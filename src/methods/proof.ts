@@ -9,6 +9,7 @@ import { DecapodError } from '../errors.js';
 import { artifactPath, hashArtifact, livePath, storeText } from '../workspace/artifacts.js';
 import { contentDigest } from '../workspace/digest.js';
 import { runGate, type GateRunResult } from '../workspace/gate-runner.js';
+import { frozenAt } from '../util/clock.js';
 import { defineMethod, type MethodContext } from './define.js';
 import { GateName, LeaseSecret, TaskId } from './schemas.js';
 
@@ -51,6 +52,24 @@ export async function taskDigest(ctx: MethodContext, taskId: string): Promise<st
   return (await contentDigest(ctx.root, coverageOf(JSON.parse(task.paths) as string[]))).digest;
 }
 
+/**
+ * While Decapod runs a gate on an agent's behalf, the agent is waiting on this very call: keep its
+ * lease (and so its claim) alive, as any call made with the lease would.
+ */
+function keepLeaseAlive(ctx: MethodContext, secret: string, ttlMs: number): () => void {
+  const renew = () => {
+    try {
+      ctx.store.transaction(() => useLease({ ...ctx, clock: frozenAt(ctx.clock) }, secret));
+    } catch {
+      // expired or revoked meanwhile: recording the proof will say so
+    }
+  };
+  renew();
+  const timer = setInterval(renew, Math.max(250, Math.floor(ttlMs / 3)));
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 // One run per (task, gate, fence) at a time: the live output file is theirs.
 const running = new Set<string>();
 
@@ -79,6 +98,7 @@ export const proofMethods = [
         throw new DecapodError('INVALID_STATE', `gate ${p.gate} is already running for ${p.task} under fence ${p.fence}`, { from: 'running', to: 'running' });
       }
       running.add(key);
+      const stopRenewing = keepLeaseAlive(ctx, p.lease, lease.ttl_ms);
       try {
         // The digest is taken before the run: the proof vouches for the content the gate saw.
         const digest = await taskDigest(ctx, p.task);
@@ -92,6 +112,7 @@ export const proofMethods = [
         });
         return { gate, digest, run };
       } finally {
+        stopRenewing();
         running.delete(key);
       }
     },

@@ -221,3 +221,20 @@ test('audit.replay rebuilds the live state exactly; altering one event breaks re
   expect((await s.call('audit.verify')).first_bad_seq).toBe(target.seq);
   expect(existsSync(join(s.root, '.decapod', 'artifacts'))).toBe(true);
 });
+
+test('while Decapod runs a gate for an agent, the agent’s lease and claim stay alive', async () => {
+  const s = await startTestServer();
+  writeConfig(s.root, { gates: { wait: { command: 'sleep 1.5; echo done' } } });
+  const lease = (await s.call('lease.grant', { agent: 'patient', ttl_ms: 1_000 })).lease;
+  await s.call('task.create', { title: 't', gates: ['wait'] });
+  const { claim } = await s.call('task.claim', { lease, task: 'T1' });
+  const running = s.call('proof.run', { lease, task: 'T1', gate: 'wait', fence: claim.fence });
+  // The test clock moves well past the TTL while the gate runs; renewals move the deadline along.
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    s.clock.advance(400);
+  }
+  const { proof } = await running;
+  expect(proof.passed).toBe(true);
+  expect((await s.call('task.complete', { lease, task: 'T1', fence: claim.fence })).task.status).toBe('done');
+});
