@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureRunDir, readServerJson, runPaths, type ServerJson } from '../lifecycle/run-files.js';
 import { isServerLockHeld } from '../lifecycle/server-lock.js';
@@ -60,6 +60,8 @@ export async function ensureServer(root: string, opts: LaunchOptions = {}): Prom
   const mayspawn = opts.spawn ?? env.DECAPOD_NO_SPAWN !== '1';
   const bound = opts.boundMs ?? DEFAULT_LAUNCH_BOUND_MS;
   const paths = runPaths(root);
+  // Never bring a removed project back to life (e.g. a lease renewing after its temp root went).
+  if (!existsSync(root)) throw new LaunchError(`the project root ${root} does not exist`, 'NO_SERVER', { root });
   const deadline = Date.now() + bound;
   let child: { exited: boolean; code: number | null } | undefined;
   let delay = 10;

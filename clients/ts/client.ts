@@ -1,0 +1,115 @@
+import { performance } from 'node:perf_hooks';
+import { CATALOG } from '../../src/generated/catalog.js';
+import { projectRoot } from '../../src/launcher/project-root.js';
+import type { ServerJson } from '../../src/lifecycle/run-files.js';
+import { Connection } from './connection.js';
+import { Lease, type HoldOptions } from './lease.js';
+import type { MethodName, Namespaces, ParamsArg, Result } from './types.js';
+
+export interface ConnectOptions {
+  /** the project root; default: the main worktree of the repository around the current folder, else the folder */
+  root?: string;
+  /** start a server when none answers; default: yes, unless DECAPOD_NO_SPAWN=1 */
+  spawn?: boolean;
+  /** the environment the launcher reads and a spawned server gets (DECAPOD_BIN, DECAPOD_IDLE_TIMEOUT…); default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** how long to wait for a server to become healthy, in ms; default 20 s */
+  launchTimeoutMs?: number;
+}
+
+/** What server.json advertises, without the token. */
+export type ServerInfo = Omit<ServerJson, 'token'>;
+
+export interface ClientCore {
+  /** the project root this client serves */
+  readonly root: string;
+  /**
+   * Calls any method by name, typed by the method map.
+   *
+   * @example
+   * const { claim } = await client.call('claim.acquire', { lease: me.secret, paths: ['src/parser'] });
+   */
+  call<M extends MethodName>(method: M, ...args: ParamsArg<M>): Promise<Result<M>>;
+  /**
+   * The server now answering for the root (found or started on demand).
+   *
+   * @example
+   * const { url, pid } = await client.info();
+   */
+  info(): Promise<ServerInfo>;
+  /**
+   * Closes the client: pooled connections are dropped, later calls fail (TransportError code
+   * `ECLOSED`), and leases held through it stop renewing (their `onLost` hears `closed`). Optional
+   * at exit: idle connections never keep the process alive.
+   *
+   * @example
+   * client.close();
+   */
+  close(): void;
+}
+
+export interface LeaseHelpers {
+  /**
+   * Grants a lease and keeps it alive in the background (every third of its TTL) until
+   * `release()`; `onLost` hears if it is revoked or expires. See {@link Lease}.
+   *
+   * @example
+   * const me = await client.lease.hold({ agent: 'alice', ttl_ms: 30_000, onLost: (why) => console.error(why) });
+   */
+  hold(opts: HoldOptions): Promise<Lease>;
+}
+
+/** A client: `call(name, params)`, and one function per method, `client.claim.acquire(params)`. */
+export type DecapodClient = ClientCore & Omit<Namespaces, 'lease'> & { lease: Namespaces['lease'] & LeaseHelpers };
+
+/**
+ * Connects to the project's Decapod server through the shared launcher: finds it from
+ * `.decapod/run/server.json`, or starts one, and reconnects (retrying once, with idempotency keys
+ * on every mutation) when it goes away.
+ *
+ * @example
+ * import { connect } from './clients/ts/index.js';
+ * const client = await connect(); // the repository around the current folder
+ * const { tasks } = await client.task.list({ ready: true });
+ */
+export async function connect(opts: ConnectOptions = {}): Promise<DecapodClient> {
+  const root = projectRoot(process.cwd(), opts.root);
+  const conn = new Connection(root, {
+    ...(opts.spawn !== undefined ? { spawn: opts.spawn } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.launchTimeoutMs !== undefined ? { boundMs: opts.launchTimeoutMs } : {}),
+  });
+  await conn.server(); // fail here, not on the first call, when no server can be had
+  return buildClient(conn);
+}
+
+function buildClient(conn: Connection): DecapodClient {
+  const call = ((method: string, params?: Record<string, unknown>) => conn.call(method, params)) as ClientCore['call'];
+  const core: ClientCore = {
+    root: conn.root,
+    call,
+    info: async () => {
+      const { token: _token, ...info } = await conn.server();
+      return info;
+    },
+    close: () => conn.close(),
+  };
+  const client: Record<string, unknown> = { ...core };
+  // The namespaces come from the generated catalog: a new method appears without edits here.
+  for (const name of Object.keys(CATALOG)) {
+    const dot = name.indexOf('.');
+    if (dot <= 0) continue; // reachable through call() only
+    const [ns, member] = [name.slice(0, dot), name.slice(dot + 1)];
+    if (Object.hasOwn(core, ns)) throw new Error(`method ${name} collides with the client's own ${ns}`);
+    const group = (client[ns] ??= {}) as Record<string, unknown>;
+    group[member] = (params?: Record<string, unknown>) => conn.call(name, params);
+  }
+  const leaseGroup = (client.lease ??= {}) as Record<string, unknown>;
+  const hold: LeaseHelpers['hold'] = async ({ onLost, ...params }) => {
+    const sentAt = performance.now();
+    const granted = await call('lease.grant', params);
+    return new Lease(call, granted, sentAt, onLost);
+  };
+  leaseGroup.hold = hold;
+  return client as unknown as DecapodClient;
+}
