@@ -7,6 +7,7 @@
 //   node scripts/generate-python-types.mjs           rewrite the block
 //   node scripts/generate-python-types.mjs --check   exit 1 (naming the first difference) when stale
 //   node scripts/generate-python-types.mjs --stdout  print the block
+//   --openapi PATH / --client PATH                    other files (tests use them)
 //
 // test/contract/python-types-drift.test.ts runs --check.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -294,18 +295,21 @@ export function renderPythonBlock(doc) {
 export function splice(source, block) {
   const start = source.indexOf(`${BEGIN}\n`);
   const end = source.indexOf(`${END}\n`);
-  if (start < 0 || end < start) throw new Error(`${CLIENT_PATH}: the markers ${BEGIN} / ${END} are missing`);
+  if (start < 0 || end < start) throw new Error(`the markers ${BEGIN} / ${END} are missing`);
   return `${source.slice(0, start + BEGIN.length + 1)}${block}${source.slice(end)}`;
 }
 
 function main(argv) {
-  const doc = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8'));
+  const opt = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
+  const openapiPath = opt('--openapi', OPENAPI_PATH);
+  const clientPath = opt('--client', CLIENT_PATH);
+  const doc = JSON.parse(readFileSync(openapiPath, 'utf8'));
   const block = renderPythonBlock(doc);
   if (argv.includes('--stdout')) {
     process.stdout.write(block);
     return 0;
   }
-  const current = readFileSync(CLIENT_PATH, 'utf8');
+  const current = readFileSync(clientPath, 'utf8');
   const wanted = splice(current, block);
   if (argv.includes('--check')) {
     if (current === wanted) return 0;
@@ -314,17 +318,17 @@ function main(argv) {
     let i = 0;
     while (i < a.length && a[i] === b[i]) i++;
     process.stderr.write(
-      `clients/python/decapod_client.py: the generated block is stale (first difference at line ${i + 1}):\n` +
+      `${clientPath}: the generated block is stale (first difference at line ${i + 1}):\n` +
         `  has:    ${a[i] ?? '(end of file)'}\n  wanted: ${b[i] ?? '(end of file)'}\n` +
         'run: node scripts/generate-python-types.mjs\n',
     );
     return 1;
   }
   if (current !== wanted) {
-    writeFileSync(CLIENT_PATH, wanted);
-    process.stdout.write('wrote clients/python/decapod_client.py (generated block)\n');
+    writeFileSync(clientPath, wanted);
+    process.stdout.write(`wrote the generated block of ${clientPath}\n`);
   } else {
-    process.stdout.write('clients/python/decapod_client.py is up to date\n');
+    process.stdout.write(`${clientPath} is up to date\n`);
   }
   return 0;
 }
