@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { build } from 'esbuild';
 import { join } from 'node:path';
-import { expect, test } from 'vitest';
+import { expect, onTestFinished, test } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 
 // Documentation that works when pasted: every ```sh block of the README runs here, in order, in
@@ -40,4 +41,38 @@ test('the README sh blocks run as pasted and tell the truth', () => {
   expect(r.stdout).toMatch(/\{"proof":\{"id":"P3","task":"T1","gate":"test",[^\n]*"passed":true/); // curl proof.run
   expect(r.stdout).toMatch(/"status": "done",[\s\S]*"verified": true/);
   expect(r.stdout).toMatch(/"ok": true,\s*"events": \d+,\s*"live_digest"/);
+});
+
+const pythonBlocks = [...readme.matchAll(/^```python\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+const tsBlocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+
+test('the README python block runs from the decapod folder', () => {
+  expect(pythonBlocks).toHaveLength(1);
+  const r = spawnSync('python3', ['-c', pythonBlocks[0]!], {
+    cwd: packageRoot(),
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/^python holds \['src'\] with fence 1$/m);
+});
+
+test('the README ts block runs from the decapod folder', async () => {
+  expect(tsBlocks).toHaveLength(1);
+  const out = join(packageRoot(), 'node_modules', '.cache', `decapod-readme-${process.pid}.mjs`);
+  onTestFinished(() => rmSync(out, { force: true }));
+  await build({
+    stdin: { contents: tsBlocks[0]!, resolveDir: packageRoot(), sourcefile: 'README.md.ts', loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    outfile: out,
+    logLevel: 'silent',
+  });
+  const r = spawnSync(process.execPath, [out], { cwd: packageRoot(), encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/^typescript holds src with fence 1$/m);
 });
