@@ -97,6 +97,10 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
     const t = s.tasks.byId(d.task)!;
     s.tasks.update({ ...t, status: 'done', updated_at: e.at, completed_at: e.at, verified: d.verified ? 1 : 0 });
   },
+  'store.pruned': (s, d) => {
+    s.claims.delete(d.claims);
+    s.leases.delete(d.leases);
+  },
   'proof.recorded': (s, d, e) => {
     const p = d.proof as Data;
     s.proofs.insert({

@@ -10,7 +10,7 @@ import { PROTOCOL, VERSION } from '../version.js';
 import { IdleWatch } from './idle-watch.js';
 import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
 import { acquireServerLock, AlreadyLockedError } from './server-lock.js';
-import { startHousekeeping } from './housekeeping.js';
+import { startHousekeeping, type Retention } from './housekeeping.js';
 import { WaitQueue } from '../methods/wait-queue.js';
 import { GateConfig } from '../workspace/gate-config.js';
 
@@ -21,6 +21,10 @@ export interface ServeOptions {
   durability?: 'full' | 'normal';
   /** also log to stderr */
   foreground?: boolean;
+  /** how long ended rows and idempotency records are kept (tests shorten it) */
+  retention?: Retention;
+  /** how often the sweep runs on real time (default 1 s; tests with a manual clock go faster) */
+  sweepEveryMs?: number;
   /** called once the server has stopped, with why (tests keep the process alive) */
   onStopped?: (reason: string) => void;
 }
@@ -145,6 +149,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     ctx,
     () => ctx.waits.notify(),
     (err) => app.log.error({ err }, 'housekeeping failed'),
+    opts.retention,
+    opts.sweepEveryMs,
   );
   idle.start();
 

@@ -65,6 +65,9 @@ export interface LeaseStore {
   dueForExpiry(now: number): LeaseRow[];
   /** active leases that named a process */
   activeWithPid(): LeaseRow[];
+  /** leases that ended before `before` and have no claim rows left */
+  endedBefore(before: number): string[];
+  delete(ids: string[]): void;
   renew(leaseId: string, renewedAt: number, expiresAt: number): void;
   end(leaseId: string, state: Exclude<LeaseState, 'active'>, endedAt: number): void;
   countByState(): Record<LeaseState, number>;
@@ -175,6 +178,9 @@ export interface ClaimStore {
   renew(id: string, renewedAt: number, expiresAt: number | null): void;
   end(id: string, state: Exclude<ClaimState, 'active'>, endedAt: number, reason: string): void;
   countActive(now: number): number;
+  /** claims that ended before `before` and that no proof refers to */
+  endedBefore(before: number): string[];
+  delete(ids: string[]): void;
 }
 
 export interface ProofRow {

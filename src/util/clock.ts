@@ -3,7 +3,19 @@ export interface Clock {
   now(): number;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+/**
+ * Wall time read once at start, then advanced by the monotonic clock: a wall-clock jump while the
+ * server runs (NTP step, a VM resumed, someone setting the date) neither expires leases early nor
+ * stretches them. Deadlines are stored as wall times, so a jump between two servers does count:
+ * see RELIABILITY.md, "Clock".
+ */
+export function monotonicWallClock(): Clock {
+  const wallAtStart = Date.now();
+  const monoAtStart = performance.now();
+  return { now: () => wallAtStart + Math.round(performance.now() - monoAtStart) };
+}
+
+export const systemClock: Clock = monotonicWallClock();
 
 /** A clock that moves only when told to: expiry tests without sleeps. */
 export class ManualClock implements Clock {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { startServer, type RunningServer } from '../../src/lifecycle/serve.js';
 import { ManualClock } from '../../src/util/clock.js';
+import type { Retention } from '../../src/lifecycle/housekeeping.js';
 
 export function tempRoot(prefix = 'decapod-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -30,10 +31,12 @@ export interface TestServer {
  * A real server in this process on 127.0.0.1:0, with a real SQLite file in a temp root and a
  * manual clock. Closed when the test finishes.
  */
-export async function startTestServer(opts: { idleTimeoutMs?: number; root?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { idleTimeoutMs?: number; root?: string; retention?: Retention; sweepEveryMs?: number } = {},
+): Promise<TestServer> {
   const root = opts.root ?? tempRoot();
   const clock = new ManualClock(Date.now());
-  const server = await startServer({ root, idleTimeoutMs: opts.idleTimeoutMs ?? 3_600_000, clock });
+  const server = await startServer({ root, idleTimeoutMs: opts.idleTimeoutMs ?? 3_600_000, clock, retention: opts.retention, sweepEveryMs: opts.sweepEveryMs });
   const { url, token } = server.info;
   let closed = false;
   const close = async () => {

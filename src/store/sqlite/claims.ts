@@ -34,6 +34,9 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Cl
     due: db.prepare("SELECT * FROM claims WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at"),
     renew: db.prepare('UPDATE claims SET renewed_at = ?, expires_at = ? WHERE id = ?'),
     end: db.prepare('UPDATE claims SET state = ?, ended_at = ?, end_reason = ? WHERE id = ?'),
+    endedBefore: db.prepare(`SELECT id FROM claims c WHERE state <> 'active' AND ended_at < ?
+      AND NOT EXISTS (SELECT 1 FROM proofs p WHERE p.claim_id = c.id) ORDER BY fence`).pluck(),
+    delete: db.prepare('DELETE FROM claims WHERE id = ?'),
     countLive: db.prepare(`SELECT count(*) FROM claims c WHERE ${LIVE_CLAIM}`).pluck(),
   };
   return {
@@ -64,5 +67,12 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Cl
       q.deletePaths.run(id);
     },
     countActive: (now) => q.countLive.get({ now }) as number,
+    endedBefore: (before) => q.endedBefore.all(before) as string[],
+    delete: (ids) => {
+      for (const id of ids) {
+        q.deletePaths.run(id);
+        q.delete.run(id);
+      }
+    },
   };
 }

@@ -11,6 +11,9 @@ export function sqliteLeases(db: Database.Database): LeaseStore {
     list: db.prepare('SELECT * FROM leases ORDER BY granted_at, lease_id'),
     due: db.prepare("SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? ORDER BY expires_at"),
     withPid: db.prepare("SELECT * FROM leases WHERE state = 'active' AND pid IS NOT NULL"),
+    endedBefore: db.prepare(`SELECT lease_id FROM leases l WHERE state <> 'active' AND ended_at < ?
+      AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.lease_id = l.lease_id) ORDER BY lease_id`).pluck(),
+    delete: db.prepare('DELETE FROM leases WHERE lease_id = ?'),
     renew: db.prepare('UPDATE leases SET renewed_at = ?, expires_at = ? WHERE lease_id = ?'),
     end: db.prepare('UPDATE leases SET state = ?, ended_at = ? WHERE lease_id = ?'),
     counts: db.prepare('SELECT state, count(*) AS n FROM leases GROUP BY state'),
@@ -22,6 +25,10 @@ export function sqliteLeases(db: Database.Database): LeaseStore {
     list: () => q.list.all() as LeaseRow[],
     dueForExpiry: (now) => q.due.all(now) as LeaseRow[],
     activeWithPid: () => q.withPid.all() as LeaseRow[],
+    endedBefore: (before) => q.endedBefore.all(before) as string[],
+    delete: (ids) => {
+      for (const id of ids) q.delete.run(id);
+    },
     renew: (id, renewedAt, expiresAt) => void q.renew.run(renewedAt, expiresAt, id),
     end: (id, state, endedAt) => void q.end.run(state, endedAt, id),
     countByState: () => {
