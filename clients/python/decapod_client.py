@@ -310,6 +310,13 @@ class ServerStatusParams(TypedDict):
     pass
 
 
+class ServerStatusResultStorage(TypedDict):
+    engine: str
+    journal_mode: str
+    # full: an acknowledged write survives power loss; normal: only process crashes
+    synchronous: Literal["off", "normal", "full", "extra"]
+
+
 class ServerStatusResultCounts(TypedDict):
     events: int
     leases_active: int
@@ -330,6 +337,8 @@ class ServerStatusResult(TypedDict):
     started_at: str
     uptime_ms: int
     idle_timeout_ms: int
+    schema_version: int
+    storage: ServerStatusResultStorage
     counts: ServerStatusResultCounts
 
 

@@ -23,6 +23,17 @@ export const serverMethods = [
       started_at: IsoTime,
       uptime_ms: Type.Integer(),
       idle_timeout_ms: Type.Integer(),
+      schema_version: Type.Integer(),
+      storage: Type.Object(
+        {
+          engine: Type.String(),
+          journal_mode: Type.String(),
+          synchronous: Type.Union([Type.Literal('off'), Type.Literal('normal'), Type.Literal('full'), Type.Literal('extra')], {
+            description: 'full: an acknowledged write survives power loss; normal: only process crashes',
+          }),
+        },
+        { additionalProperties: false },
+      ),
       counts: Type.Object(
         {
           events: Type.Integer(),
@@ -46,6 +57,8 @@ export const serverMethods = [
       const revoked = leases.filter((l) => l.state === 'revoked').length;
       return {
         ...ctx.server.info(),
+        schema_version: ctx.store.schemaVersion(),
+        storage: ctx.store.storage(),
         counts: {
           events: ctx.store.events.count(),
           leases_active: active,

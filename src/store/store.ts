@@ -236,5 +236,7 @@ export interface Store {
   transaction<T>(fn: () => T): T;
   /** The highest migration applied. */
   schemaVersion(): number;
+  /** how writes are made durable, as the connection reports it */
+  storage(): { engine: string; journal_mode: string; synchronous: 'off' | 'normal' | 'full' | 'extra' };
   close(): void;
 }

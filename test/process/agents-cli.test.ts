@@ -1,6 +1,6 @@
 // The agent-facing CLI sugar and the test clock, through real processes.
 import { expect, test } from 'vitest';
-import { callDecapod, callOk, describeRun, json, killServersFor, runDecapod, tempRoot, useBuiltCli } from '../helpers/process.js';
+import { callDecapod, callOk, describeRun, json, killServersFor, runDecapod, startForegroundServe, tempRoot, useBuiltCli } from '../helpers/process.js';
 
 useBuiltCli();
 
@@ -63,4 +63,19 @@ test('CLI sugar: lease grant --export, task add/list/claim/show, claim, check, r
   expect(wrongOption.code).toBe(2);
   expect(wrongOption.stderr).toContain('--shared is not an option of task list');
   await killServersFor(root);
+});
+
+test('decapod serve --durability normal trades power-loss durability for speed; full is the default', async () => {
+  const root = tempRoot();
+  const normal = await startForegroundServe(root, ['--durability', 'normal']);
+  expect((await callOk(root, 'server.status')).storage).toEqual({ engine: 'sqlite', journal_mode: 'wal', synchronous: 'normal' });
+  normal.proc.kill('SIGTERM');
+  await normal.exited;
+  const full = await startForegroundServe(root);
+  expect((await callOk(root, 'server.status')).storage.synchronous).toBe('full');
+  full.proc.kill('SIGTERM');
+  await full.exited;
+  const bad = await runDecapod(['serve', '--durability', 'fast'], { root });
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain('--durability: expected full or normal, got "fast"');
 });

@@ -72,3 +72,13 @@ test('migration files must be numbered without gaps', () => {
   writeFileSync(join(dir, '003_c.sql'), 'SELECT 1;');
   expect(() => loadMigrations(dir)).toThrow('migrations: expected version 2, found 003_c.sql');
 });
+
+test('durability: WAL with synchronous=FULL by default, NORMAL when asked, as the connection reports it', () => {
+  const dir = tempRoot();
+  const full = openSqliteStore(join(dir, 'full.db'), { migrationsDir: migrationsDir() });
+  expect(full.storage()).toEqual({ engine: 'sqlite', journal_mode: 'wal', synchronous: 'full' });
+  full.close();
+  const normal = openSqliteStore(join(dir, 'normal.db'), { migrationsDir: migrationsDir(), durability: 'normal' });
+  expect(normal.storage()).toEqual({ engine: 'sqlite', journal_mode: 'wal', synchronous: 'normal' });
+  normal.close();
+});

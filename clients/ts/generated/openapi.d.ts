@@ -700,6 +700,13 @@ export interface operations {
                         started_at: string;
                         uptime_ms: number;
                         idle_timeout_ms: number;
+                        schema_version: number;
+                        storage: {
+                            engine: string;
+                            journal_mode: string;
+                            /** @description full: an acknowledged write survives power loss; normal: only process crashes */
+                            synchronous: "off" | "normal" | "full" | "extra";
+                        };
                         counts: {
                             events: number;
                             leases_active: number;

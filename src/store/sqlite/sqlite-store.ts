@@ -47,6 +47,11 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     dump: sqliteDump(db),
     transaction: (fn) => db.transaction(fn).immediate(),
     schemaVersion: () => version,
+    storage: () => ({
+      engine: 'sqlite',
+      journal_mode: String(db.pragma('journal_mode', { simple: true })),
+      synchronous: (['off', 'normal', 'full', 'extra'] as const)[Number(db.pragma('synchronous', { simple: true }))]!,
+    }),
     close: () => db.close(),
   };
 }
