@@ -52,6 +52,31 @@ export function toPublicProof(row: ProofRow): PublicProof {
   };
 }
 
+/** The stored row of a public proof (recording it, and replaying its event). */
+export function proofRow(p: PublicProof, createdAt: number): ProofRow {
+  return {
+    id: p.id,
+    seq: Number(p.id.slice(1)),
+    task_id: p.task,
+    gate: p.gate,
+    claim_id: p.claim_id,
+    fence: p.fence,
+    passed: p.passed ? 1 : 0,
+    exit_code: p.exit_code,
+    timed_out: p.timed_out ? 1 : 0,
+    duration_ms: p.duration_ms,
+    command: p.command,
+    output_sha256: p.output_sha256,
+    output_bytes: p.output_bytes,
+    truncated: p.truncated ? 1 : 0,
+    digest: p.digest,
+    attested_by: p.attested_by,
+    agent: p.agent,
+    created_at: createdAt,
+    hash: p.hash,
+  };
+}
+
 /** A proof's own hash: over its canonical record, every field but the hash. */
 export function proofHash(p: Omit<PublicProof, 'hash'>): string {
   return hashCanonical(p);
@@ -112,27 +137,7 @@ export function recordProof(ctx: DomainContext, lease: LeaseRow, taskId: string,
     created_at: iso(ctx.clock.now()),
   };
   const proof: PublicProof = { ...body, hash: proofHash(body) };
-  ctx.store.proofs.insert({
-    id: proof.id,
-    seq,
-    task_id: proof.task,
-    gate: proof.gate,
-    claim_id: proof.claim_id,
-    fence: proof.fence,
-    passed: proof.passed ? 1 : 0,
-    exit_code: proof.exit_code,
-    timed_out: proof.timed_out ? 1 : 0,
-    duration_ms: proof.duration_ms,
-    command: proof.command,
-    output_sha256: proof.output_sha256,
-    output_bytes: proof.output_bytes,
-    truncated: proof.truncated ? 1 : 0,
-    digest: proof.digest,
-    attested_by: proof.attested_by,
-    agent: proof.agent,
-    created_at: ctx.clock.now(),
-    hash: proof.hash,
-  });
+  ctx.store.proofs.insert(proofRow(proof, ctx.clock.now()));
   appendEvent(ctx, { type: 'proof.recorded', agent: lease.agent, subject: task.id, data: { proof } });
   return proof;
 }

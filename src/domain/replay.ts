@@ -2,6 +2,7 @@ import { DecapodError } from '../errors.js';
 import type { EventRow, StateDump, Store, TaskRow } from '../store/store.js';
 import { hashCanonical } from '../util/hash.js';
 import { staticPrefix } from './claim-paths.js';
+import { proofRow, type PublicProof } from './proofs.js';
 
 // DESIGN §4: state is a pure function of the log. Each event type has one projection here that
 // rebuilds its rows from the event alone (its data, `at` and `agent`). Renewals are deliberately
@@ -101,30 +102,7 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
     s.claims.delete(d.claims);
     s.leases.delete(d.leases);
   },
-  'proof.recorded': (s, d, e) => {
-    const p = d.proof as Data;
-    s.proofs.insert({
-      id: p.id,
-      seq: Number(String(p.id).slice(1)),
-      task_id: p.task,
-      gate: p.gate,
-      claim_id: p.claim_id,
-      fence: p.fence,
-      passed: p.passed ? 1 : 0,
-      exit_code: p.exit_code,
-      timed_out: p.timed_out ? 1 : 0,
-      duration_ms: p.duration_ms,
-      command: p.command,
-      output_sha256: p.output_sha256,
-      output_bytes: p.output_bytes,
-      truncated: p.truncated ? 1 : 0,
-      digest: p.digest,
-      attested_by: p.attested_by,
-      agent: p.agent,
-      created_at: e.at,
-      hash: p.hash,
-    });
-  },
+  'proof.recorded': (s, d, e) => s.proofs.insert(proofRow(d.proof as PublicProof, e.at)),
 };
 
 function setStatus(s: Store, id: string, status: 'open' | 'cancelled', at: number): void {
