@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { DecapodError } from '../errors.js';
 import type { LeaseRow, LeaseState } from '../store/store.js';
 import { iso } from '../util/clock.js';
-import { sha256Hex } from '../util/hash.js';
+import { canonicalJson, sha256Hex } from '../util/hash.js';
 import { appendEvent } from './audit-chain.js';
 import { endClaimsOfLease } from './claims.js';
 import type { DomainContext } from './context.js';
@@ -84,7 +84,8 @@ export function grantLease(
     state: 'active',
     ttl_ms: ttl,
     pid: p.pid ?? null,
-    meta: p.meta === undefined ? null : JSON.stringify(p.meta),
+    // Canonical, as the event records it: replay rebuilds the same bytes.
+    meta: p.meta === undefined ? null : canonicalJson(p.meta),
     granted_at: now,
     renewed_at: now,
     expires_at: now + ttl,

@@ -43,6 +43,9 @@ export interface ServerJson {
 export function ensureRunDir(paths: RunPaths): void {
   mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   chmodSync(paths.runDir, 0o700);
+  // The database (secret hashes, every audit payload) lives here too: private to the owner,
+  // whatever mode people created the folder with to write config.json.
+  chmodSync(paths.decapodDir, 0o700);
   // Decapod's state is not the project's content: keep it out of git (and of proof digests).
   const ignore = join(paths.decapodDir, '.gitignore');
   if (!existsSync(ignore)) writeFileSync(ignore, '# Decapod state: local to this machine\n*\n');

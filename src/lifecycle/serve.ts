@@ -9,7 +9,7 @@ import { packageRoot } from '../util/package-root.js';
 import { PROTOCOL, VERSION } from '../version.js';
 import { IdleWatch } from './idle-watch.js';
 import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
-import { acquireServerLock, AlreadyLockedError } from './server-lock.js';
+import { acquireServerGuard, acquireServerLock, AlreadyLockedError, GuardBusyError } from './server-lock.js';
 import { startHousekeeping, type Retention } from './housekeeping.js';
 import { WaitQueue } from '../methods/wait-queue.js';
 import { GateConfig } from '../workspace/gate-config.js';
@@ -57,13 +57,26 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const instanceId = randomUUID();
   let onLockLost: (err: Error) => void = () => {};
-  let releaseLock: () => Promise<void>;
+  let releaseLockFolder: () => Promise<void>;
   try {
-    releaseLock = await acquireServerLock(paths, (err) => onLockLost(err));
+    releaseLockFolder = await acquireServerLock(paths, (err) => onLockLost(err));
   } catch (err) {
     if (err instanceof AlreadyLockedError) throw new AlreadyServingError(readServerJson(paths)?.pid);
     throw err;
   }
+  let releaseGuard: () => void;
+  try {
+    releaseGuard = await acquireServerGuard(paths);
+  } catch (err) {
+    await releaseLockFolder().catch(() => {});
+    if (err instanceof GuardBusyError) throw new AlreadyServingError(readServerJson(paths)?.pid);
+    throw err;
+  }
+  // Both locks, released together: the folder first (what callers look at), then the guard.
+  const releaseLock = async () => {
+    await releaseLockFolder().catch(() => {}); // already gone if it was compromised
+    releaseGuard();
+  };
 
   // Heavy modules load only once the lock is ours: racing losers exit without paying for them.
   const [{ openSqliteStore }, { createServer }, { METHODS }, { testClockMethods }] = await Promise.all([
@@ -166,7 +179,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await app.close(); // stop accepting; in-flight calls finish
       removeServerJsonIfOurs(paths, instanceId);
       store.close();
-      await releaseLock().catch(() => {}); // already gone if it was compromised
+      await releaseLock();
       resolveStopped(reason);
       opts.onStopped?.(reason);
     })());
@@ -181,6 +194,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     app.server.closeAllConnections();
     removeServerJsonIfOurs(paths, instanceId);
     store.close();
+    releaseGuard(); // the successor that took the lock folder may serve now
     resolveStopped('lock-compromised');
     opts.onStopped?.('lock-compromised');
   };

@@ -32,3 +32,35 @@ export async function isServerLockHeld(paths: RunPaths): Promise<boolean> {
     return false;
   }
 }
+
+export class GuardBusyError extends Error {
+  constructor() {
+    super('another server process still holds this root’s guard');
+  }
+}
+
+/**
+ * A second lock the operating system releases when its process dies: an exclusive SQLite lock on
+ * `.decapod/run/server.guard`, held for the server's whole life. proper-lockfile's takeover of a
+ * stale lock is stat → rmdir → mkdir, so a racer delayed between its stat and its rmdir can remove
+ * a fresh lock (proper-lockfile issue #121) and two servers would serve at once (DESIGN §6 forbids
+ * it). Whoever holds the lock folder must also hold this guard before serving; a server whose lock
+ * folder was taken notices within a second and exits, releasing the guard to its successor.
+ */
+export async function acquireServerGuard(paths: RunPaths, waitMs = 4_000): Promise<() => void> {
+  const { default: Database } = await import('better-sqlite3');
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const db = new Database(`${paths.runDir}/server.guard`, { timeout: 0 });
+    try {
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE');
+      return () => db.close();
+    } catch (err) {
+      db.close();
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+      if (Date.now() > deadline) throw new GuardBusyError();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { normalizeClaimPaths } from '../domain/claim-paths.js';
+import { normalizeClaimPath, normalizeClaimPaths } from '../domain/claim-paths.js';
 import {
   currentFence,
   endClaim,
@@ -93,7 +93,7 @@ export const claimMethods = [
     result: { claims: Type.Array(Claim) },
     examples: [{ name: 'who holds src/', params: { path: 'src' } }],
     handler: (ctx, p) => {
-      const pattern = p.path === undefined ? undefined : normalizeClaimPaths([p.path], 'path')[0]!;
+      const pattern = p.path === undefined ? undefined : normalizeClaimPath(p.path, 'path');
       const live = ctx.store.claims.live({ now: ctx.clock.now(), ...(p.agent ? { agent: p.agent } : {}), ...(p.task ? { task: p.task } : {}) });
       const touching = pattern === undefined ? live : live.filter((c) => (JSON.parse(c.paths) as string[]).some((held) => patternsOverlap(pattern, held)));
       return { claims: touching.map((c) => toPublicClaim(ctx, c)) };

@@ -144,7 +144,7 @@ export const proofMethods = [
       fence: Fence,
       passed: Type.Boolean(),
       exit_code: Type.Optional(Type.Integer({ minimum: -1, maximum: 255 })),
-      output: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024 })),
+      output: Type.Optional(Type.String({ maxLength: 512 * 1024, description: 'kept up to the gate’s output cap; request bodies are limited to 1 MiB' })),
     },
     result: { proof: Proof },
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'PROOF_NOT_ALLOWED'],

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,7 +27,7 @@ export interface Digest {
 export async function contentDigest(root: string, covers: (path: string) => boolean): Promise<Digest> {
   const git = await isGitWorktree(root);
   const paths = (git ? await gitFiles(root) : await plainFiles(root)).filter((p) => !skipped(p) && covers(p)).sort();
-  const ids = git ? await gitObjectIds(root, paths) : await Promise.all(paths.map((p) => sha256File(join(root, p))));
+  const ids = git ? await gitObjectIds(root, paths) : await Promise.all(paths.map((p) => plainId(join(root, p))));
   const files = paths.map((p, i) => [p, ids[i] ?? 'deleted']);
   return { digest: hashCanonical({ mode: git ? 'git' : 'files', files }), mode: git ? 'git' : 'files', files: paths.length };
 }
@@ -49,11 +49,32 @@ async function gitFiles(root: string): Promise<string[]> {
   return [...new Set(stdout.split('\0').filter(Boolean))];
 }
 
+/**
+ * What a path is, never following a symbolic link: a link is its target's text (as git stores
+ * it), so a digest never reads outside the root, and a link to a device or a folder cannot hang
+ * or fail it.
+ */
+function kindOf(file: string): 'file' | 'link' | 'gone' | 'other' {
+  try {
+    const st = lstatSync(file);
+    return st.isSymbolicLink() ? 'link' : st.isFile() ? 'file' : 'other';
+  } catch {
+    return 'gone';
+  }
+}
+
+/** git's object id of a symbolic link: the blob of its target text. */
+const gitLinkId = (file: string) => {
+  const target = Buffer.from(readlinkSync(file));
+  return createHash('sha1').update(`blob ${target.length}\0`).update(target).digest('hex');
+};
+
 /** Object ids in the order given; undefined for a file that is gone. */
 async function gitObjectIds(root: string, paths: string[]): Promise<(string | undefined)[]> {
-  const { existsSync } = await import('node:fs');
-  const present = paths.filter((p) => existsSync(join(root, p)) && !p.includes('\n'));
-  if (present.length === 0) return paths.map(() => undefined);
+  const kinds = new Map(paths.map((p) => [p, kindOf(join(root, p))]));
+  const links = new Map(paths.filter((p) => kinds.get(p) === 'link').map((p) => [p, gitLinkId(join(root, p))]));
+  const present = paths.filter((p) => kinds.get(p) === 'file' && !p.includes('\n'));
+  if (present.length === 0) return paths.map((p) => links.get(p));
   const ids = await new Promise<string[]>((resolve, reject) => {
     const child = spawn('git', ['hash-object', '--stdin-paths'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -65,7 +86,7 @@ async function gitObjectIds(root: string, paths: string[]): Promise<(string | un
     child.stdin.end(`${present.join('\n')}\n`);
   });
   const byPath = new Map(present.map((p, i) => [p, ids[i]]));
-  return paths.map((p) => byPath.get(p));
+  return paths.map((p) => byPath.get(p) ?? links.get(p));
 }
 
 async function plainFiles(root: string): Promise<string[]> {
@@ -75,7 +96,10 @@ async function plainFiles(root: string): Promise<string[]> {
     .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(root.length + 1).split('\\').join('/'));
 }
 
-function sha256File(file: string): Promise<string | undefined> {
+function plainId(file: string): Promise<string | undefined> {
+  const kind = kindOf(file);
+  if (kind === 'link') return Promise.resolve(`link:${createHash('sha256').update(readlinkSync(file)).digest('hex')}`);
+  if (kind !== 'file') return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const h = createHash('sha256');
     createReadStream(file)

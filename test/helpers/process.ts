@@ -313,3 +313,93 @@ export async function within<T>(p: Promise<T>, timeoutMs: number, what: string):
     clearTimeout(timer);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reliability tests (test/reliability/): seeded choices, direct calls, recorded figures
+// ---------------------------------------------------------------------------------------------
+// (an import here rather than above: this section is appended to a file others edit)
+import { writeFileSync } from 'node:fs';
+
+/** The clean CLI environment (no DECAPOD_* from ours, a 30 s idle safety net) plus `extra`. */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...baseEnv(), ...extra };
+}
+
+/** A seeded PRNG (mulberry32): the same seed gives the same sequence in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One JSON-RPC call straight to the server server.json advertises (its token, no launcher, no
+ * retry): the whole answer, `{result}` or `{error}`. Throws if nothing is advertised or it does
+ * not answer.
+ */
+export async function rpcDirect(root: string, method: string, params: Record<string, unknown> = {}, timeoutMs = 20_000): Promise<any> {
+  const info = readServerJson(root);
+  if (!info) throw new Error(`no server.json for ${root}`);
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+  const res = await httpRequest(`${info.url}/rpc`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${info.token}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+    body,
+    timeoutMs,
+  });
+  try {
+    return JSON.parse(res.text);
+  } catch {
+    throw new Error(`${method}: HTTP ${res.status}, not JSON: ${res.text.slice(0, 300)}`);
+  }
+}
+
+/** `rpcDirect` that must succeed: the result. */
+export async function rpcDirectOk(root: string, method: string, params: Record<string, unknown> = {}, timeoutMs = 20_000): Promise<any> {
+  const answer = await rpcDirect(root, method, params, timeoutMs);
+  if (!answer || !('result' in answer)) throw new Error(`${method} failed: ${JSON.stringify(answer).slice(0, 1000)}`);
+  return answer.result;
+}
+
+/** Every audit event of the root's server, oldest first (audit.list, page by page). */
+export async function allAuditEvents(root: string): Promise<any[]> {
+  const events: any[] = [];
+  for (let since = 0; ; ) {
+    const page = await rpcDirectOk(root, 'audit.list', { since, limit: 1000 });
+    events.push(...page.events);
+    if (page.next === null) return events;
+    since = page.next;
+  }
+}
+
+/**
+ * Writes a run's figures to test/reliability/.last-run/NAME.json (not committed), for
+ * RELIABILITY.md to cite, and prints them.
+ */
+export function recordFigures(name: string, figures: Record<string, unknown>): void {
+  const dir = join(REPO, 'test', 'reliability', '.last-run');
+  mkdirSync(dir, { recursive: true });
+  const out = { test: name, recorded_at: new Date().toISOString(), node: process.version, ...figures };
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+  console.info(`[reliability] ${name}: ${JSON.stringify(figures)}`);
+}
+
+/** instance_ids that logged "serving" in the root's server.log, in order: every server that ever served it. */
+export function servedInstances(root: string): string[] {
+  const served: string[] = [];
+  for (const line of serverLog(root).split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; instance_id?: string };
+      if (entry.msg === 'serving' && entry.instance_id) served.push(entry.instance_id);
+    } catch {
+      // a line cut short by a kill -9
+    }
+  }
+  return served;
+}
