@@ -815,6 +815,7 @@ class _ProofRecordParamsRequired(TypedDict):
 
 class ProofRecordParams(_ProofRecordParamsRequired, total=False):
     exit_code: int
+    # kept up to the gate’s output cap; request bodies are limited to 1 MiB
     output: str
     # a repeat with the same key returns the first result and writes nothing
     idempotency_key: str
@@ -1260,6 +1261,7 @@ class _GeneratedMethods:
 
         lease: the secret lease string from lease.grant
         task: a task id such as T12
+        output: kept up to the gate’s output cap; request bodies are limited to 1 MiB
         idempotency_key: a repeat with the same key returns the first result and writes nothing
         """
         return self._call("proof.record", _params({"lease": lease, "task": task, "gate": gate, "fence": fence, "passed": passed, "exit_code": exit_code, "output": output, "idempotency_key": idempotency_key}))

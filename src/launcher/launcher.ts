@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { join } from 'node:path';
-import { ensureRunDir, readServerJson, runPaths, type ServerJson } from '../lifecycle/run-files.js';
-import { isServerLockHeld } from '../lifecycle/server-lock.js';
+import { closeSync, existsSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ensureRunDir, readServerJson, runPaths, type RunPaths, type ServerJson } from '../lifecycle/run-files.js';
 import { packageRoot } from '../util/package-root.js';
 import { PROTOCOL } from '../version.js';
 import { httpJson } from './http-json.js';
@@ -65,30 +63,94 @@ export async function ensureServer(root: string, opts: LaunchOptions = {}): Prom
   const deadline = Date.now() + bound;
   let child: { exited: boolean; code: number | null } | undefined;
   let delay = 10;
+  const runDir = new RunDirWatch(paths);
 
-  for (;;) {
-    const healthy = await findHealthy(root);
-    if (healthy) return healthy;
-    if (!mayspawn) {
-      throw new LaunchError(`no decapod server is running for ${root} (DECAPOD_NO_SPAWN=1 forbids starting one)`, 'NO_SERVER', { root });
+  try {
+    for (;;) {
+      const healthy = await findHealthy(root);
+      if (healthy) return healthy;
+      if (!mayspawn) {
+        throw new LaunchError(`no decapod server is running for ${root} (DECAPOD_NO_SPAWN=1 forbids starting one)`, 'NO_SERVER', { root });
+      }
+      // A start that failed by itself (an exit code) is reported with the log; a server killed by a
+      // signal after it started is simply replaced, like any dead server.
+      if (child?.exited && child.code !== null && child.code !== EXIT_ALREADY_SERVING && child.code !== 0) {
+        throw new LaunchError(`decapod serve for ${root} exited with code ${child.code}; see ${paths.logFile}`, 'START_FAILED', {
+          log: paths.logFile,
+        });
+      }
+      // proper-lockfile and child_process load only on this path: a warm call never pays for them.
+      const { isServerLockHeld } = await import('../lifecycle/server-lock.js');
+      if ((!child || child.exited) && !(await isServerLockHeld(paths))) child = await spawnServer(root, env);
+      if (Date.now() + delay > deadline) {
+        throw new LaunchError(`decapod server for ${root} did not become healthy within ${bound} ms; see ${paths.logFile}`, 'START_FAILED', {
+          log: paths.logFile,
+        });
+      }
+      // Look again as soon as the run folder changes (server.json written), at the latest after
+      // the backoff delay.
+      await runDir.changeOrTimeout(delay);
+      delay = Math.min(delay * 2, 250);
     }
-    if (child?.exited && child.code !== EXIT_ALREADY_SERVING && child.code !== 0) {
-      throw new LaunchError(`decapod serve for ${root} exited with code ${child.code}; see ${paths.logFile}`, 'START_FAILED', {
-        log: paths.logFile,
-      });
-    }
-    if ((!child || child.exited) && !(await isServerLockHeld(paths))) child = spawnServer(root, env);
-    if (Date.now() + delay > deadline) {
-      throw new LaunchError(`decapod server for ${root} did not become healthy within ${bound} ms; see ${paths.logFile}`, 'START_FAILED', {
-        log: paths.logFile,
-      });
-    }
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 250);
+  } finally {
+    runDir.close();
   }
 }
 
-function spawnServer(root: string, env: NodeJS.ProcessEnv): { exited: boolean; code: number | null } {
+/**
+ * Wakes the launcher when something in the run folder changes (a server writes server.json by
+ * renaming a temp file into place), so a freshly spawned server is found as soon as it is ready
+ * instead of at the next backoff step. Best effort: without fs.watch, the backoff still bounds it.
+ */
+class RunDirWatch {
+  #watcher: FSWatcher | undefined;
+  #wake: (() => void) | undefined;
+  /** server.json changed while nobody was waiting */
+  #changed = false;
+  #failed = false;
+
+  constructor(private readonly paths: RunPaths) {}
+
+  changeOrTimeout(ms: number): Promise<void> {
+    this.#start();
+    if (this.#changed) {
+      this.#changed = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        if (self.#wake === done) self.#wake = undefined;
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  #start(): void {
+    if (this.#watcher || this.#failed) return;
+    try {
+      this.#watcher = watch(this.paths.runDir, { persistent: false }, (_event, name) => {
+        if (name !== null && name !== basename(this.paths.serverJson)) return; // the log, the lock's heartbeat
+        if (this.#wake) this.#wake();
+        else this.#changed = true;
+      });
+      this.#watcher.on('error', () => this.close());
+    } catch {
+      this.#failed = true; // no run folder yet or no inotify: plain backoff
+    }
+  }
+}
+
+async function spawnServer(root: string, env: NodeJS.ProcessEnv): Promise<{ exited: boolean; code: number | null }> {
+  const { spawn } = await import('node:child_process');
   const paths = runPaths(root);
   ensureRunDir(paths);
   const log = openSync(paths.logFile, 'a', 0o600);

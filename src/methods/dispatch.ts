@@ -2,6 +2,7 @@ import { DecapodError, invalidParams, toRpcError } from '../errors.js';
 import { expireDue } from '../domain/expiry.js';
 import { frozenAt, iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
+import type { GroupCommit } from '../store/sqlite/sqlite-store.js';
 import type { MethodContext, MethodDef } from './define.js';
 import { checkDepth, compileParams } from './validate.js';
 
@@ -14,13 +15,32 @@ const UNHASHED = new Set(['lease', 'idempotency_key']);
 const withoutSecrets = (params: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(params).filter(([k]) => !UNHASHED.has(k)));
 
+/** The store's group commit, when it offers one (the SQLite store does). */
+const groupOf = (store: unknown): GroupCommit | undefined =>
+  typeof (store as Partial<GroupCommit>).grouped === 'function' ? (store as GroupCommit) : undefined;
+
+/**
+ * Resolves once no write group is open: a query then reads only committed state, and an error
+ * found against a group's state is answered only once that state is durable.
+ */
+async function settled(ctx: MethodContext): Promise<void> {
+  const group = groupOf(ctx.store);
+  for (let pending = group?.pendingCommit(); pending; pending = group!.pendingCommit()) await pending.catch(() => {});
+}
+
 /**
  * One dispatcher behind every surface (POST /rpc, POST /rpc/<method>, tests). It validates params
  * before any handler runs, and gives every mutation what no handler repeats: one write transaction,
  * the expiry judged now, the idempotency record and the receipt.
  */
 export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatch {
-  const validators = new Map([...table.values()].map((m) => [m.name, compileParams(m.params)]));
+  // Compiled on first use, not at start: compiling all of them cost a cold start ~50 ms.
+  const validators = new Map<string, (params: unknown) => void>();
+  const validatorOf = (method: MethodDef) => {
+    let validate = validators.get(method.name);
+    if (!validate) validators.set(method.name, (validate = compileParams(method.params)));
+    return validate;
+  };
 
   return async (ctx, name, rawParams) => {
     try {
@@ -34,9 +54,14 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
         throw invalidParams('params', 'must be an object of named parameters');
       }
       checkDepth(params);
-      validators.get(name)!(params);
+      validatorOf(method)(params);
       const p = params as Record<string, unknown>;
-      if (method.kind === 'query') return { ok: true, result: await method.handler(ctx, p) };
+      if (method.kind === 'query') {
+        const group = groupOf(ctx.store);
+        if (!group) return { ok: true, result: await method.handler(ctx, p) };
+        if (group.pendingCommit()) await settled(ctx);
+        return { ok: true, result: await group.snapshot(() => method.handler(ctx, p)) };
+      }
       let prepared: unknown;
       if (method.prepare) {
         // A repeat of a finished call is answered from its record, without redoing the slow part.
@@ -45,9 +70,11 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
         prepared = await method.prepare(ctx, p);
       }
       try {
-        const result = runMutation(ctx, method, p, prepared);
+        const { value, committed } = runMutation(ctx, method, p, prepared);
         ctx.waits.notify();
-        return { ok: true, result };
+        // Answered only once durable: with group commit, when the group this call joined commits.
+        if (committed) await committed;
+        return { ok: true, result: value };
       } catch (err) {
         const waitMs = method.waitMs?.(p) ?? 0;
         if (!(err instanceof DecapodError && err.errorName === 'CONFLICT' && waitMs > 0)) throw err;
@@ -56,6 +83,7 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
     } catch (err) {
       const out = asDecapodError(err);
       if (out.errorName === 'INTERNAL_ERROR') ctx.logError(err, name);
+      if (groupOf(ctx.store)?.pendingCommit()) await settled(ctx);
       return { ok: false, error: out };
     }
   };
@@ -73,9 +101,18 @@ function replayOf(ctx: MethodContext, method: MethodDef, params: Record<string, 
   return method.secrets ? method.secrets.restore(ctx, params, stored) : stored;
 }
 
-function runMutation(outer: MethodContext, method: MethodDef, params: Record<string, unknown>, prepared?: unknown): unknown {
+/**
+ * Runs one mutation atomically: as one step of the store's open commit group when it offers group
+ * commit (`committed` then says when it is durable), else as its own transaction.
+ */
+function runMutation(
+  outer: MethodContext,
+  method: MethodDef,
+  params: Record<string, unknown>,
+  prepared?: unknown,
+): { value: unknown; committed?: Promise<void> } {
   const keyHash = typeof params.idempotency_key === 'string' ? sha256Hex(params.idempotency_key) : undefined;
-  return outer.store.transaction(() => {
+  const body = () => {
     const ctx: MethodContext = { ...outer, clock: frozenAt(outer.clock) };
     expireDue(ctx);
     const inputsHash = hashCanonical(withoutSecrets(params));
@@ -108,33 +145,41 @@ function runMutation(outer: MethodContext, method: MethodDef, params: Record<str
       });
     }
     return result;
-  });
+  };
+  const group = groupOf(outer.store);
+  return group ? group.grouped(body) : { value: outer.store.transaction(body) };
 }
 
 /** Retries a conflicting mutation whenever state changes, in arrival order, until it wins or times out. */
 function waitForTurn(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>, waitMs: number, first: DecapodError): Promise<Outcome> {
   return new Promise((resolve) => {
     let last = first;
-    const finish = (outcome: Outcome) => {
+    // Granted (or failed for good) now; answered once what it saw and wrote is committed.
+    const finishWhenDurable = (outcome: Outcome, committed?: Promise<void>) => {
       clearTimeout(timer);
       remove();
-      resolve(outcome);
+      const pending = committed ?? groupOf(ctx.store)?.pendingCommit();
+      if (!pending) return resolve(outcome);
+      pending.then(
+        () => resolve(outcome),
+        (err: unknown) => resolve(outcome.ok ? { ok: false, error: asDecapodError(err) } : outcome),
+      );
     };
     const remove = ctx.waits.add(() => {
       try {
-        const result = runMutation(ctx, method, params);
-        finish({ ok: true, result });
+        const { value, committed } = runMutation(ctx, method, params);
+        finishWhenDurable({ ok: true, result: value }, committed);
         return true;
       } catch (err) {
         if (err instanceof DecapodError && err.errorName === 'CONFLICT') {
           last = err;
           return false;
         }
-        finish({ ok: false, error: asDecapodError(err) });
+        finishWhenDurable({ ok: false, error: asDecapodError(err) });
         return true;
       }
     });
-    const timer = setTimeout(() => finish({ ok: false, error: withWaited(last, waitMs) }), waitMs);
+    const timer = setTimeout(() => finishWhenDurable({ ok: false, error: withWaited(last, waitMs) }), waitMs);
   });
 }
 

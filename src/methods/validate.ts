@@ -2,7 +2,9 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TObject } from '@sinclair/typebox';
 import { invalidParams, type DecapodError } from '../errors.js';
 
-const ajv = new Ajv({ allErrors: false, strict: false, useDefaults: false, validateFormats: false });
+// validateSchema: false — the schemas are ours, built by TypeBox; checking each against the JSON
+// Schema meta-schema compiled that meta-schema first, ~20 ms on a cold server's first call.
+const ajv = new Ajv({ allErrors: false, strict: false, useDefaults: false, validateFormats: false, validateSchema: false });
 
 /** Compiles a params schema once into a check that throws -32602 naming the first bad field. */
 export function compileParams(schema: TObject): (params: unknown) => void {

@@ -20,10 +20,18 @@ export interface HttpServerOptions {
   logger?: FastifyServerOptions['logger'];
   /** called as each request starts and once it is over (for idle exit) */
   activity?: { begin(): void; end(): void };
+  /** ms a client has to send one whole request, headers and body; slower ones get 408 and are cut off */
+  requestTimeoutMs?: number;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_MAX_BATCH = 100;
+/**
+ * Slow-loris defence: a loopback client sends a whole request (at most the body limit) in
+ * milliseconds. Only receiving the request is bounded; a handler may take as long as it needs
+ * (claim.acquire with wait_ms, proof.run).
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** Readable without the token: they describe the server, not the project's state. */
 const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
 
@@ -35,13 +43,20 @@ export function createServer(opts: HttpServerOptions): FastifyInstance {
   const methods = opts.methods ?? METHODS;
   const dispatch = createDispatcher(methods);
   const tokenOk = tokenMatcher(opts.token);
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Quiet: no per-request lines (bodies and headers carry lease secrets and the token).
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger (nothing is logged per request): a fault is logged by the server's.
+    childLoggerFactory: (logger) => logger,
     // Calls arriving while stopping reach the dispatcher, which answers SHUTTING_DOWN (-32003).
     return503OnClosing: false,
+    // fastify's default 0 turns off node's own limit. Node enforces requestTimeout on a slow body
+    // only while headersTimeout <= requestTimeout, and looks every connectionsCheckingInterval.
+    requestTimeout,
+    http: { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: 1_000 },
   });
   let port = 0;
   const ownPort = () => (port ||= (app.server.address() as AddressInfo | null)?.port ?? 0);

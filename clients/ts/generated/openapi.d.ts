@@ -1997,6 +1997,7 @@ export interface operations {
                     fence: number;
                     passed: boolean;
                     exit_code?: number;
+                    /** @description kept up to the gate’s output cap; request bodies are limited to 1 MiB */
                     output?: string;
                     /** @description a repeat with the same key returns the first result and writes nothing */
                     idempotency_key?: string;

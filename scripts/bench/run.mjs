@@ -1,0 +1,781 @@
+#!/usr/bin/env node
+// Decapod's benchmarks: every scenario against its baseline, on this machine, in this run.
+//
+//   npm run bench                  build, then the full run (< 5 min on 2 cores); writes
+//                                  bench/results.json and the table in BENCHMARKS.md
+//   npm run bench -- --quick       fewer rounds, shorter runs (< 1 min)
+//   node scripts/bench/run.mjs [--quick] [--out DIR]
+//                                  --out DIR writes DIR/results.json and DIR/table.md instead,
+//                                  leaving bench/ and BENCHMARKS.md alone (the test uses it)
+//
+// Each scenario runs Decapod (A) and its baseline (B) alternately, A B A B, after one warm-up of
+// each, and reports medians with min–max and the ratio of the medians. Real processes, real HTTP
+// on 127.0.0.1; everything started here is stopped here, and every temp folder is removed.
+// Decapod runs from a private copy of the built package, so a rebuild of dist/ by someone else
+// mid-run cannot break it.
+import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, totalmem, release, platform } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import {
+  adoptPid,
+  cannon,
+  cleanup,
+  cleanupNow,
+  forgetPid,
+  percentile,
+  postJson,
+  removeTempDir,
+  rpc,
+  rpcBatch,
+  rssMb,
+  runSync,
+  runTimed,
+  sleep,
+  startProcess,
+  stopChild,
+  stopPid,
+  summary,
+  tempDir,
+} from './lib.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '..', '..');
+const NODE = process.execPath;
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' } } });
+const QUICK = args.quick === true;
+
+/** Sizes of the run. Full: ≥ 5 rounds each; quick: fewer and shorter, only to show it works. */
+const CFG = QUICK
+  ? { rounds: 2, seconds: 0.4, warmSeconds: 0.2, coldRounds: 2, cliRounds: 2, cliReps: 2, claims: 1_000, latencyCalls: 30, eProcesses: 3, rssRounds: 1 }
+  : { rounds: 5, seconds: 1.5, warmSeconds: 0.5, coldRounds: 9, cliRounds: 7, cliReps: 5, claims: 10_000, latencyCalls: 200, eProcesses: 12, rssRounds: 5 };
+
+// Bounded in time whatever happens: stop everything and fail.
+const WATCHDOG_MS = QUICK ? 120_000 : 420_000;
+const watchdog = setTimeout(() => {
+  process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; stopping everything\n`);
+  cleanupNow();
+  process.exit(1);
+}, WATCHDOG_MS);
+watchdog.unref();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    cleanupNow();
+    process.exit(130);
+  });
+}
+process.on('exit', cleanupNow);
+
+const log = (line) => process.stderr.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// The package under test and the programs it is compared with
+// ---------------------------------------------------------------------------------------------
+
+/** A private copy of the built package (bin/, dist/, migrations/, node_modules linked), plus baseline (c) bundled. */
+async function preparePackage() {
+  // Someone rebuilding (it starts with rm -rf dist) leaves it missing for a moment: wait a little.
+  for (let waited = 0; !existsSync(join(REPO, 'dist', 'cli.js')); waited += 100) {
+    if (waited > 15_000) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
+    await sleep(100);
+  }
+  const pkg = tempDir('decapod-bench-pkg-');
+  cpSync(join(REPO, 'package.json'), join(pkg, 'package.json'));
+  cpSync(join(REPO, 'migrations'), join(pkg, 'migrations'), { recursive: true });
+  cpSync(join(REPO, 'dist'), join(pkg, 'dist'), { recursive: true });
+  cpSync(join(REPO, 'bin'), join(pkg, 'bin'), { recursive: true });
+  symlinkSync(join(REPO, 'node_modules'), join(pkg, 'node_modules'), 'dir');
+  // (c) is bundled the way Decapod's CLI is (scripts/build.mjs), better-sqlite3 left external.
+  await build({
+    entryPoints: [join(HERE, 'baseline-c-cold.mjs')],
+    outfile: join(pkg, 'baseline-c.mjs'),
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['better-sqlite3'],
+    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return { pkg, bin: join(pkg, 'bin', 'decapod'), baselineC: join(pkg, 'baseline-c.mjs') };
+}
+
+/** Our environment without DECAPOD_* settings; a server left behind would still exit by itself. */
+function cleanEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DECAPOD_')) env[k] = v;
+  return { ...env, DECAPOD_IDLE_TIMEOUT: '60s', ...extra };
+}
+
+/** A fresh project root: a git repository, like the ones agents work in. */
+function freshRoot(prefix = 'decapod-bench-root-') {
+  const root = tempDir(prefix);
+  runSync('git', ['init', '-q', root]);
+  return root;
+}
+
+async function startDecapod(P, { durability = 'full' } = {}) {
+  const root = freshRoot();
+  const { child } = await startProcess(NODE, [P.bin, 'serve', '--root', root, '--idle-timeout', '10m', '--durability', durability], {
+    env: cleanEnv(),
+    cwd: root,
+  });
+  const sj = JSON.parse(readFileSync(join(root, '.decapod', 'run', 'server.json'), 'utf8'));
+  return {
+    root,
+    url: sj.url,
+    token: sj.token,
+    pid: child.pid,
+    async stop() {
+      await stopChild(child);
+      removeTempDir(root);
+    },
+  };
+}
+
+async function startBaseline(script, extraArgs = []) {
+  const { child, info } = await startProcess(NODE, [join(HERE, script), ...extraArgs], { env: cleanEnv() });
+  return { url: `http://127.0.0.1:${info.port}`, pid: child.pid, stop: () => stopChild(child) };
+}
+
+async function startBaselineB(sync) {
+  const dir = tempDir('decapod-bench-b-');
+  const b = await startBaseline('baseline-b.mjs', ['--db', join(dir, 'b.db'), '--sync', sync]);
+  return { ...b, stop: async () => (await b.stop(), removeTempDir(dir)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load shapes
+// ---------------------------------------------------------------------------------------------
+
+const STATUS_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server.status', params: {} });
+
+function readLoad(server, connections, seconds) {
+  return cannon({
+    url: server.url,
+    connections,
+    duration: seconds,
+    body: STATUS_BODY,
+    headers: server.token ? { authorization: `Bearer ${server.token}` } : {},
+  });
+}
+
+/** Per connection: claim.acquire a fresh path, then claim.release it with its fence; every answer checked. */
+function decapodMutations(server, leases) {
+  let n = 0;
+  const state = { bad: 0 };
+  const requests = [
+    {
+      setupRequest: (req, ctx) => {
+        const i = n++;
+        ctx.lease = leases[i % leases.length];
+        const params = { lease: ctx.lease, paths: [`bench/m${i}.ts`] };
+        return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'claim.acquire', params }) };
+      },
+      onResponse: (_status, body, ctx) => {
+        const a = JSON.parse(body);
+        if (a.result) Object.assign(ctx, { claim: a.result.claim.id, fence: a.result.claim.fence });
+        else state.bad++;
+      },
+    },
+    {
+      setupRequest: (req, ctx) => {
+        if (!ctx.claim) return undefined; // the acquire failed: start over
+        const params = { lease: ctx.lease, claim: ctx.claim, fence: ctx.fence };
+        return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: n++, method: 'claim.release', params }) };
+      },
+      onResponse: (_status, body) => {
+        if (!JSON.parse(body).result) state.bad++;
+      },
+    },
+  ];
+  return async (connections, seconds) => {
+    const r = await cannon({ url: server.url, connections, duration: seconds, requests, headers: { authorization: `Bearer ${server.token}` } });
+    return { ...r, errors: r.errors + state.bad };
+  };
+}
+
+/** Baseline (b): one UPSERT transaction per call, the answer parsed and checked like Decapod's. */
+function baselineMutations(server) {
+  let n = 0;
+  const state = { bad: 0 };
+  const requests = [
+    {
+      setupRequest: (req) => {
+        const i = n++;
+        return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'mutate', params: { key: `k${i % 64}` } }) };
+      },
+      onResponse: (_status, body) => {
+        if (!JSON.parse(body).result) state.bad++;
+      },
+    },
+  ];
+  return async (connections, seconds) => {
+    const r = await cannon({ url: server.url, connections, duration: seconds, requests });
+    return { ...r, errors: r.errors + state.bad };
+  };
+}
+
+async function grantLeases(server, count, agent = 'bench') {
+  const out = [];
+  for (let i = 0; i < count; i += 100) {
+    const calls = [];
+    for (let j = i; j < Math.min(count, i + 100); j++) calls.push(['lease.grant', { agent: `${agent}-${j}`, ttl_ms: 3_600_000 }]);
+    for (const r of await rpcBatch(server.url, server.token, calls)) out.push(r.lease);
+  }
+  return out;
+}
+
+function checkClean(what, r) {
+  if (r.errors > 0) throw new Error(`${what}: ${r.errors} failed calls`);
+  if (r.completed === 0) throw new Error(`${what}: no call completed`);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rounds: warm-up of each arm, then A B A B …
+// ---------------------------------------------------------------------------------------------
+
+/** arms: [{key, run(warm: boolean) → number}]; returns {key: number[]} of the measured rounds. */
+async function alternate(arms, rounds) {
+  for (const arm of arms) await arm.run(true);
+  const values = Object.fromEntries(arms.map((a) => [a.key, []]));
+  for (let i = 0; i < rounds; i++) for (const arm of arms) values[arm.key].push(await arm.run(false));
+  return values;
+}
+
+const results = [];
+
+function record(row) {
+  const ratio = row.decapod.median / row.baseline.median;
+  let met = null;
+  if (row.target) {
+    const okRatio = row.target.op === '>=' ? ratio >= row.target.value : ratio <= row.target.value;
+    const okAbs = row.target.absolute ? row.decapod.median < row.target.absolute.value : true;
+    met = okRatio && okAbs;
+  }
+  const full = { ...row, ratio, met };
+  results.push(full);
+  log(
+    `  ${row.id}: decapod ${fmt(row.decapod.median)} [${fmt(row.decapod.min)}–${fmt(row.decapod.max)}] ${row.unit}` +
+      ` | ${row.baseline.label} ${fmt(row.baseline.median)} | ratio ${ratio.toFixed(2)}${met === null ? '' : met ? ' met' : ' NOT met'}`,
+  );
+  return full;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+async function warmRead(P) {
+  log('warm read: server.status, 8 clients');
+  const d = await startDecapod(P);
+  const a = await startBaseline('baseline-a.mjs');
+  try {
+    const arm = (key, server) => ({
+      key,
+      run: async (warm) => checkClean(key, await readLoad(server, 8, warm ? CFG.warmSeconds : CFG.seconds)).perSecond,
+    });
+    const v = await alternate([arm('decapod', d), arm('a', a)], CFG.rounds);
+    record({
+      id: 'warm-read-8',
+      title: 'warm read (`server.status`), 8 clients, throughput',
+      unit: 'calls/s',
+      better: 'higher',
+      decapod: summary(v.decapod),
+      baseline: { label: '(a) fastify + json-rpc-2.0, constant', ...summary(v.a) },
+      target: { op: '>=', value: 0.8 },
+    });
+  } finally {
+    await Promise.all([d.stop(), a.stop()]);
+  }
+}
+
+async function mutations(P) {
+  for (const clients of [8, 64]) {
+    log(`durable mutation: claim.acquire then claim.release, ${clients} clients, full and normal`);
+    const dFull = await startDecapod(P, { durability: 'full' });
+    const dNormal = await startDecapod(P, { durability: 'normal' });
+    const bFull = await startBaselineB('full');
+    const bNormal = await startBaselineB('normal');
+    const rss = [];
+    try {
+      const loads = {
+        dFull: decapodMutations(dFull, await grantLeases(dFull, clients)),
+        dNormal: decapodMutations(dNormal, await grantLeases(dNormal, clients)),
+        bFull: baselineMutations(bFull),
+        bNormal: baselineMutations(bNormal),
+      };
+      const arm = (key, sampleRssOf) => ({
+        key,
+        run: async (warm) => {
+          let peak = 0;
+          const sampler = sampleRssOf ? setInterval(() => (peak = Math.max(peak, rssMb(sampleRssOf))), 50) : undefined;
+          try {
+            const r = checkClean(key, await loads[key](clients, warm ? CFG.warmSeconds : CFG.seconds));
+            if (sampleRssOf && !warm) rss.push(Math.max(peak, rssMb(sampleRssOf)));
+            return r.perSecond;
+          } finally {
+            clearInterval(sampler);
+          }
+        },
+      });
+      const v = await alternate(
+        [arm('dFull', clients === 64 ? dFull.pid : undefined), arm('bFull'), arm('dNormal'), arm('bNormal')],
+        CFG.rounds,
+      );
+      const title = (mode) => `durable mutation (\`claim.acquire\` then \`claim.release\`), ${clients} clients, synchronous=${mode}, calls/s`;
+      record({
+        id: `mutation-${clients}-full`,
+        title: title('FULL'),
+        unit: 'calls/s',
+        better: 'higher',
+        decapod: summary(v.dFull),
+        baseline: { label: '(b) (a) + one UPSERT transaction, FULL', ...summary(v.bFull) },
+        target: { op: '>=', value: 0.6 },
+      });
+      record({
+        id: `mutation-${clients}-normal`,
+        title: title('NORMAL') + ' (`--durability normal`)',
+        unit: 'calls/s',
+        better: 'higher',
+        decapod: summary(v.dNormal),
+        baseline: { label: '(b) (a) + one UPSERT transaction, NORMAL', ...summary(v.bNormal) },
+        target: null, // the target is for the durable default (FULL); this row is reported beside it
+      });
+      record({
+        id: `durability-${clients}-full-vs-normal`,
+        title: `Decapod synchronous=FULL vs NORMAL, ${clients} clients, calls/s`,
+        unit: 'calls/s',
+        better: 'higher',
+        decapod: summary(v.dFull),
+        baseline: { label: 'Decapod `--durability normal`', ...summary(v.dNormal) },
+        target: null,
+      });
+      if (clients === 64) {
+        record({
+          id: 'rss-load-64',
+          title: 'server RSS under 64-client mutation load (peak VmRSS)',
+          unit: 'MB',
+          better: 'lower',
+          decapod: summary(rss),
+          baseline: { label: 'limit', median: 150, min: 150, max: 150, values: [150] },
+          target: { op: '<=', value: 1 },
+        });
+      }
+    } finally {
+      await Promise.all([dFull.stop(), dNormal.stop(), bFull.stop(), bNormal.stop()]);
+    }
+  }
+}
+
+async function coldStart(P) {
+  log('cold first call on a fresh root vs (c)');
+  const env = cleanEnv();
+  const decapodCold = async () => {
+    const root = freshRoot('decapod-bench-cold-');
+    try {
+      const r = await runTimed(NODE, [P.bin, 'call', 'server.status'], { env, cwd: root });
+      const sj = JSON.parse(readFileSync(join(root, '.decapod', 'run', 'server.json'), 'utf8'));
+      adoptPid(sj.pid);
+      if (r.code !== 0 || JSON.parse(r.stdout).pid !== sj.pid) throw new Error(`cold call failed (${r.code}): ${r.stderr}`);
+      await stopPid(sj.pid);
+      forgetPid(sj.pid);
+      return r.ms;
+    } finally {
+      removeTempDir(root);
+    }
+  };
+  const baselineCold = async () => {
+    const root = tempDir('decapod-bench-c-');
+    try {
+      const start = process.hrtime.bigint();
+      const { child, info } = await startProcess(NODE, [P.baselineC, '--root', root, '--sync', 'full'], { env });
+      const exited = new Promise((r) => child.once('exit', r));
+      const answer = await postJson(`http://127.0.0.1:${info.port}/rpc`, { jsonrpc: '2.0', id: 1, method: 'server.status', params: {} }, { agent: false });
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (!answer?.result) throw new Error('baseline (c) did not answer');
+      await exited;
+      return ms;
+    } finally {
+      removeTempDir(root);
+    }
+  };
+  const v = await alternate(
+    [
+      { key: 'decapod', run: decapodCold },
+      { key: 'c', run: baselineCold },
+    ],
+    CFG.coldRounds,
+  );
+  record({
+    id: 'cold-first-call',
+    title: 'cold first call on a fresh root (`decapod call server.status`: spawn, lock, listen, answer), wall time',
+    unit: 'ms',
+    better: 'lower',
+    decapod: summary(v.decapod),
+    baseline: { label: '(c) bundled: open SQLite, lock, listen, answer once', ...summary(v.c) },
+    target: { op: '<=', value: 1.3, absolute: { value: 400, unit: 'ms' } },
+  });
+}
+
+async function cliWarm(P) {
+  log('`decapod call server.status` against a warm server vs `node -e 0`');
+  const d = await startDecapod(P);
+  const env = cleanEnv();
+  try {
+    const repeat = async (fn) => {
+      const times = [];
+      for (let i = 0; i < CFG.cliReps; i++) times.push(await fn());
+      return times.sort((x, y) => x - y)[times.length >> 1];
+    };
+    const cli = async () => {
+      const r = await runTimed(NODE, [P.bin, 'call', 'server.status'], { env, cwd: d.root });
+      if (r.code !== 0 || JSON.parse(r.stdout).pid !== d.pid) throw new Error(`decapod call failed (${r.code}): ${r.stderr}`);
+      return r.ms;
+    };
+    const bare = async () => {
+      const r = await runTimed(NODE, ['-e', '0'], { env, cwd: d.root });
+      if (r.code !== 0) throw new Error('node -e 0 failed');
+      return r.ms;
+    };
+    const v = await alternate(
+      [
+        { key: 'decapod', run: () => repeat(cli) },
+        { key: 'd', run: () => repeat(bare) },
+      ],
+      CFG.cliRounds,
+    );
+    record({
+      id: 'cli-warm-call',
+      title: '`decapod call server.status` against a warm server, wall time',
+      unit: 'ms',
+      better: 'lower',
+      decapod: summary(v.decapod),
+      baseline: { label: '(d) `node -e 0`', ...summary(v.d) },
+      target: { op: '<=', value: 1.4 },
+    });
+  } finally {
+    await d.stop();
+  }
+}
+
+async function python(P) {
+  log('Python client, keep-alive, server.status vs (f) http.client against (a)');
+  const d = await startDecapod(P);
+  const a = await startBaseline('baseline-a.mjs');
+  const env = cleanEnv({ DECAPOD_BIN: P.bin, DECAPOD_NO_SPAWN: '1' });
+  const script = join(HERE, 'python-keepalive.py');
+  try {
+    const py = async (kind, target, seconds) => {
+      const r = await runTimed('python3', [script, kind, target, 'server.status', String(seconds)], { env, timeoutMs: 60_000 });
+      if (r.code !== 0) throw new Error(`python ${kind} failed: ${r.stderr}`);
+      return JSON.parse(r.stdout).per_s;
+    };
+    const v = await alternate(
+      [
+        { key: 'decapod', run: (warm) => py('decapod', d.root, warm ? CFG.warmSeconds : CFG.seconds) },
+        { key: 'f', run: (warm) => py('raw', a.url, warm ? CFG.warmSeconds : CFG.seconds) },
+      ],
+      CFG.rounds,
+    );
+    record({
+      id: 'python-keepalive',
+      title: 'Python client (`clients/python`), keep-alive, `server.status`, one thread, throughput',
+      unit: 'calls/s',
+      better: 'higher',
+      decapod: summary(v.decapod),
+      baseline: { label: '(f) Python http.client keep-alive against (a)', ...summary(v.f) },
+      target: { op: '>=', value: 0.8 },
+    });
+  } finally {
+    await Promise.all([d.stop(), a.stop()]);
+  }
+}
+
+async function claimLatency(P) {
+  const many = CFG.claims;
+  log(`claim.acquire latency p50 with ${many} live path claims vs 10`);
+  const big = await startDecapod(P);
+  const small = await startDecapod(P);
+  try {
+    const fill = async (server, count) => {
+      const perLease = 100;
+      const leases = await grantLeases(server, Math.ceil(count / perLease), 'holder');
+      for (let l = 0; l < leases.length; l++) {
+        const calls = [];
+        for (let j = 0; j < perLease && l * perLease + j < count; j++) {
+          calls.push(['claim.acquire', { lease: leases[l], paths: [`held/d${l}/f${j}.ts`] }]);
+        }
+        await rpcBatch(server.url, server.token, calls);
+      }
+      const status = await rpc(server.url, server.token, 'server.status');
+      if (status.counts.claims_active !== count) throw new Error(`expected ${count} live claims, found ${status.counts.claims_active}`);
+      const [me] = await grantLeases(server, 1, 'measurer');
+      return me;
+    };
+    const t0 = Date.now();
+    const leases = { big: await fill(big, many), small: await fill(small, 10) };
+    log(`  (set up ${many} + 10 claims in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    let k = 0;
+    const measure = (server, lease) => async (warm) => {
+      const times = [];
+      const calls = warm ? 20 : CFG.latencyCalls;
+      for (let i = 0; i < calls; i++) {
+        const start = process.hrtime.bigint();
+        const { claim } = await rpc(server.url, server.token, 'claim.acquire', { lease, paths: [`free/p${k++}.ts`] });
+        times.push(Number(process.hrtime.bigint() - start) / 1e6);
+        await rpc(server.url, server.token, 'claim.release', { lease, claim: claim.id, fence: claim.fence });
+      }
+      return percentile(times, 50);
+    };
+    const v = await alternate(
+      [
+        { key: 'big', run: measure(big, leases.big) },
+        { key: 'small', run: measure(small, leases.small) },
+      ],
+      CFG.rounds,
+    );
+    record({
+      id: 'claim-latency-10k',
+      title: `\`claim.acquire\` latency p50 on a free path with ${many} live path claims`,
+      unit: 'ms',
+      better: 'lower',
+      params: { live_claims: many },
+      decapod: summary(v.big),
+      baseline: { label: 'the same with 10 live claims', ...summary(v.small) },
+      target: { op: '<=', value: 2 },
+    });
+  } finally {
+    await Promise.all([big.stop(), small.stop()]);
+  }
+}
+
+async function versusProcessPerOp(P) {
+  log('mutations per second: Decapod (8 clients, FULL) vs (e) one process per operation');
+  const d = await startDecapod(P);
+  const dir = tempDir('decapod-bench-e-');
+  const env = cleanEnv();
+  try {
+    const load = decapodMutations(d, await grantLeases(d, 8));
+    const eScript = join(HERE, 'baseline-e-process-per-op.mjs');
+    const processPerOp = async (count) => {
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < count; i++) {
+        const r = await runTimed(NODE, [eScript, '--db', join(dir, 'e.db'), '--sync', 'full'], { env });
+        if (r.code !== 0) throw new Error(`(e) failed: ${r.stderr}`);
+      }
+      return count / (Number(process.hrtime.bigint() - start) / 1e9);
+    };
+    const v = await alternate(
+      [
+        { key: 'decapod', run: async (warm) => checkClean('decapod', await load(8, warm ? CFG.warmSeconds : CFG.seconds)).perSecond },
+        { key: 'e', run: (warm) => processPerOp(warm ? 2 : CFG.eProcesses) },
+      ],
+      CFG.rounds,
+    );
+    record({
+      id: 'mutations-vs-process-per-op',
+      title: 'mutations per second (Decapod: 8 clients, FULL)',
+      unit: 'ops/s',
+      better: 'higher',
+      decapod: summary(v.decapod),
+      baseline: { label: '(e) one process per operation: start, open, one transaction, exit', ...summary(v.e) },
+      target: { op: '>=', value: 100 },
+    });
+  } finally {
+    await d.stop();
+    removeTempDir(dir);
+  }
+}
+
+async function heartbeats(P) {
+  log('heartbeats: lease.renew, 64 clients, FULL, vs (b) FULL');
+  const d = await startDecapod(P);
+  const b = await startBaselineB('full');
+  try {
+    const leases = await grantLeases(d, 64, 'heart');
+    let n = 0;
+    const state = { bad: 0 };
+    const requests = [
+      {
+        setupRequest: (req) => {
+          const i = n++;
+          return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'lease.renew', params: { lease: leases[i % leases.length] } }) };
+        },
+        onResponse: (_status, body) => {
+          if (!JSON.parse(body).result) state.bad++;
+        },
+      },
+    ];
+    const renew = async (seconds) => {
+      const r = await cannon({ url: d.url, connections: 64, duration: seconds, requests, headers: { authorization: `Bearer ${d.token}` } });
+      return checkClean('lease.renew', { ...r, errors: r.errors + state.bad }).perSecond;
+    };
+    const upsert = baselineMutations(b);
+    const v = await alternate(
+      [
+        { key: 'decapod', run: (warm) => renew(warm ? CFG.warmSeconds : CFG.seconds) },
+        { key: 'b', run: async (warm) => checkClean('b', await upsert(64, warm ? CFG.warmSeconds : CFG.seconds)).perSecond },
+      ],
+      CFG.rounds,
+    );
+    record({
+      id: 'heartbeat-64',
+      title: 'heartbeats (`lease.renew`), 64 clients, synchronous=FULL, calls/s',
+      unit: 'calls/s',
+      better: 'higher',
+      decapod: summary(v.decapod),
+      baseline: { label: '(b) (a) + one UPSERT transaction, FULL', ...summary(v.b) },
+      target: null,
+    });
+  } finally {
+    await Promise.all([d.stop(), b.stop()]);
+  }
+}
+
+async function rssIdle(P) {
+  log('server RSS idle');
+  const values = [];
+  for (let i = 0; i < CFG.rssRounds; i++) {
+    const d = await startDecapod(P);
+    try {
+      await rpc(d.url, d.token, 'server.status');
+      const [lease] = await grantLeases(d, 1);
+      await rpc(d.url, d.token, 'claim.acquire', { lease, paths: ['src'] });
+      await sleep(300);
+      values.push(rssMb(d.pid));
+    } finally {
+      await d.stop();
+    }
+  }
+  record({
+    id: 'rss-idle',
+    title: 'server RSS idle (VmRSS after start and a few calls)',
+    unit: 'MB',
+    better: 'lower',
+    decapod: summary(values),
+    baseline: { label: 'limit', median: 80, min: 80, max: 80, values: [80] },
+    target: { op: '<=', value: 1 },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------------------------
+
+function fmt(x) {
+  if (x >= 1000) return Math.round(x).toLocaleString('en-US');
+  if (x >= 100) return x.toFixed(0);
+  if (x >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+function targetText(r) {
+  if (!r.target) return '—';
+  if (r.baseline.label === 'limit') return `< ${r.baseline.median} MB`;
+  const ratio = `${r.target.op === '>=' ? '≥' : '≤'} ${r.target.value}`;
+  return r.target.absolute ? `${ratio}, < ${r.target.absolute.value} ${r.target.absolute.unit}` : ratio;
+}
+
+function table(rows) {
+  const lines = [
+    '| Scenario | Decapod median (min–max) | Baseline | Baseline median (min–max) | Ratio | Target | Met |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const range = (s) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}) ${r.unit}`;
+    const base = r.baseline.label === 'limit' ? `${r.baseline.median} ${r.unit}` : range(r.baseline);
+    const met = r.met === null ? '—' : r.met ? 'yes' : '**no**';
+    lines.push(`| ${r.title} | ${range(r.decapod)} | ${r.baseline.label} | ${base} | ${r.ratio.toFixed(2)} | ${targetText(r)} | ${met} |`);
+  }
+  return lines.join('\n');
+}
+
+function machine() {
+  const py = (() => {
+    try {
+      return runSync('python3', ['--version']).trim();
+    } catch {
+      return 'python3 unavailable';
+    }
+  })();
+  return {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    free_memory_gb: Math.round(freemem() / 2 ** 30),
+    os: `${platform()} ${release()}`,
+    node: process.version,
+    python: py,
+  };
+}
+
+async function main() {
+  const started = Date.now();
+  const P = await preparePackage();
+  const scenarios = [warmRead, mutations, heartbeats, coldStart, cliWarm, python, claimLatency, versusProcessPerOp, rssIdle];
+  try {
+    for (const s of scenarios) await s(P);
+  } finally {
+    await cleanup();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const order = [
+    'warm-read-8',
+    'mutation-8-full',
+    'mutation-64-full',
+    'cold-first-call',
+    'cli-warm-call',
+    'python-keepalive',
+    'claim-latency-10k',
+    'mutations-vs-process-per-op',
+    'rss-idle',
+    'rss-load-64',
+    'mutation-8-normal',
+    'mutation-64-normal',
+    'durability-8-full-vs-normal',
+    'durability-64-full-vs-normal',
+    'heartbeat-64',
+  ];
+  results.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
+  const output = {
+    generated_at: new Date().toISOString(),
+    mode: QUICK ? 'quick' : 'full',
+    seconds,
+    config: CFG,
+    machine: machine(),
+    scenarios: results,
+  };
+  const md = `${table(results)}\n\n_${QUICK ? 'Quick' : 'Full'} run of ${new Date().toISOString().slice(0, 10)}, ${seconds.toFixed(0)} s on ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${output.machine.node}, ${output.machine.python}; rounds: ${CFG.rounds} (A B A B after a warm-up of each), ${CFG.seconds} s per load run._`;
+  process.stdout.write(`\n${md}\n`);
+  if (args.out) {
+    mkdirSync(args.out, { recursive: true });
+    writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(output, null, 2)}\n`);
+    writeFileSync(join(args.out, 'table.md'), `${md}\n`);
+  } else {
+    mkdirSync(join(REPO, 'bench'), { recursive: true });
+    writeFileSync(join(REPO, 'bench', 'results.json'), `${JSON.stringify(output, null, 2)}\n`);
+    const file = join(REPO, 'BENCHMARKS.md');
+    const start = '<!-- bench:table:start -->';
+    const end = '<!-- bench:table:end -->';
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${start}\n${end}\n`;
+    const i = text.indexOf(start);
+    const j = text.indexOf(end);
+    if (i < 0 || j < i) throw new Error(`BENCHMARKS.md lacks the ${start} … ${end} markers`);
+    writeFileSync(file, `${text.slice(0, i + start.length)}\n${md}\n${text.slice(j)}`);
+  }
+  log(`bench: done in ${seconds.toFixed(0)} s`);
+}
+
+main().then(
+  () => process.exit(0),
+  async (err) => {
+    log(`bench: ${err?.stack ?? err}`);
+    await cleanup().catch(() => cleanupNow());
+    process.exit(1);
+  },
+);
