@@ -1,6 +1,6 @@
 import { DecapodError } from '../errors.js';
 import type { EventRow, StateDump, Store, TaskRow } from '../store/store.js';
-import { hashCanonical } from '../util/hash.js';
+import { canonicalJson, hashCanonical } from '../util/hash.js';
 import { staticPrefix } from './claim-paths.js';
 import { proofRow, type PublicProof } from './proofs.js';
 
@@ -47,7 +47,7 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
       state: 'active',
       ttl_ms: d.ttl_ms,
       pid: d.pid,
-      meta: d.meta === null ? null : JSON.stringify(d.meta),
+      meta: d.meta === null ? null : canonicalJson(d.meta),
       granted_at: e.at,
       renewed_at: e.at,
       expires_at: e.at + d.ttl_ms,

@@ -4,7 +4,7 @@ import { frozenAt, iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
 import type { GroupCommit } from '../store/sqlite/sqlite-store.js';
 import type { MethodContext, MethodDef } from './define.js';
-import { checkDepth, compileParams } from './validate.js';
+import { checkParamsShape, compileParams } from './validate.js';
 
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: DecapodError };
 
@@ -14,6 +14,18 @@ export type Dispatch = (ctx: MethodContext, method: string, params: unknown) => 
 const UNHASHED = new Set(['lease', 'idempotency_key']);
 const withoutSecrets = (params: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(params).filter(([k]) => !UNHASHED.has(k)));
+
+const idempotencyKeyHash = (params: Record<string, unknown>): string | undefined =>
+  typeof params.idempotency_key === 'string' ? sha256Hex(params.idempotency_key) : undefined;
+
+/**
+ * What a repeat must match to be answered from the record: the same params and the same caller.
+ * Another agent sending the same key (guessed or leaked) is refused, never handed the first
+ * caller's result. Calls without a lease (lease.grant) match on params alone: their keys should be
+ * random (UUIDs).
+ */
+const callHash = (params: Record<string, unknown>): string =>
+  hashCanonical({ params: withoutSecrets(params), caller: typeof params.lease === 'string' ? sha256Hex(params.lease) : null });
 
 /** The store's group commit, when it offers one (the SQLite store does). */
 const groupOf = (store: unknown): GroupCommit | undefined =>
@@ -53,7 +65,7 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
       if (typeof params !== 'object' || Array.isArray(params)) {
         throw invalidParams('params', 'must be an object of named parameters');
       }
-      checkDepth(params);
+      checkParamsShape(params);
       validatorOf(method)(params);
       const p = params as Record<string, unknown>;
       if (method.kind === 'query') {
@@ -91,10 +103,11 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
 
 /** The recorded result of an earlier call with this idempotency key, if any (refusing a reuse). */
 function replayOf(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>): unknown {
-  if (typeof params.idempotency_key !== 'string') return undefined;
-  const prior = ctx.store.idempotency.get(sha256Hex(params.idempotency_key));
+  const keyHash = idempotencyKeyHash(params);
+  if (keyHash === undefined) return undefined;
+  const prior = ctx.store.idempotency.get(keyHash);
   if (!prior) return undefined;
-  if (prior.method !== method.name || prior.params_hash !== hashCanonical(withoutSecrets(params))) {
+  if (prior.method !== method.name || prior.params_hash !== callHash(params)) {
     throw invalidParams('idempotency_key', `was already used for a different ${prior.method} call`);
   }
   const stored = JSON.parse(prior.response) as Record<string, unknown>;
@@ -111,7 +124,7 @@ function runMutation(
   params: Record<string, unknown>,
   prepared?: unknown,
 ): { value: unknown; committed?: Promise<void> } {
-  const keyHash = typeof params.idempotency_key === 'string' ? sha256Hex(params.idempotency_key) : undefined;
+  const keyHash = idempotencyKeyHash(params);
   const body = () => {
     const ctx: MethodContext = { ...outer, clock: frozenAt(outer.clock) };
     expireDue(ctx);
@@ -139,7 +152,7 @@ function runMutation(
       ctx.store.idempotency.put({
         key_hash: keyHash,
         method: method.name,
-        params_hash: inputsHash,
+        params_hash: callHash(params),
         response: JSON.stringify(method.secrets ? method.secrets.strip(result) : result),
         created_at: ctx.clock.now(),
       });

@@ -31,15 +31,24 @@ function describe(e: ErrorObject | undefined): DecapodError {
 export const MAX_PARAMS_DEPTH = 32;
 
 /**
- * Refuses params nested deeper than `max` before anything recurses over them (schema checks,
- * canonical hashing), naming the field where the nesting goes too deep. Iterative on purpose.
+ * What no schema says but every hash needs, checked before anything recurses over the params
+ * (schema checks, canonical hashing), naming the field: nesting at most `max` deep, only finite
+ * numbers (JSON's 1e309 parses to Infinity, which ajv counts as an integer), and only well-formed
+ * Unicode (a lone surrogate would be stored as U+FFFD, so its hash would no longer match).
+ * Iterative on purpose.
  */
-export function checkDepth(params: unknown, max = MAX_PARAMS_DEPTH): void {
+export function checkParamsShape(params: unknown, max = MAX_PARAMS_DEPTH): void {
   const stack: { value: unknown; path: string[] }[] = [{ value: params, path: [] }];
+  const field = (path: string[]) => path.join('.') || 'params';
   while (stack.length > 0) {
     const { value, path } = stack.pop()!;
+    if (typeof value === 'number' && !Number.isFinite(value)) throw invalidParams(field(path), 'must be a finite number');
+    if (typeof value === 'string' && !value.isWellFormed()) throw invalidParams(field(path), 'must be well-formed Unicode (no lone surrogates)');
     if (typeof value !== 'object' || value === null) continue;
     if (path.length >= max) throw invalidParams(path[0] ?? 'params', `nests deeper than ${max} levels`);
-    for (const [k, v] of Object.entries(value)) stack.push({ value: v, path: [...path, k] });
+    for (const [k, v] of Object.entries(value)) {
+      if (!k.isWellFormed()) throw invalidParams(field(path), 'has a key that is not well-formed Unicode');
+      stack.push({ value: v, path: [...path, k] });
+    }
   }
 }

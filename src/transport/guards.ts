@@ -6,11 +6,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 export const JSON_MEDIA_TYPES = new Set(['application/json', 'application/json-rpc', 'application/jsonrequest']);
 
 const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost'];
+/** A page served from any loopback address may call us; we listen on 127.0.0.1 only. */
+const LOOPBACK_ORIGINS = [...LOOPBACK_HOSTS, '[::1]'];
 
 /** A Host header must name the loopback address with our port; an Origin, if any, must be loopback. */
 export function hostAndOriginAllowed(req: FastifyRequest, port: number): string | null {
-  const host = req.headers.host;
-  if (!host || !LOOPBACK_HOSTS.some((h) => host === `${h}:${port}`)) return `Host ${JSON.stringify(host ?? '')} is not allowed`;
+  const host = req.headers.host?.toLowerCase(); // host names are case-insensitive
+  if (!host || !LOOPBACK_HOSTS.some((h) => host === `${h}:${port}`)) return `Host ${JSON.stringify(req.headers.host ?? '')} is not allowed`;
   const origin = req.headers.origin;
   if (origin !== undefined) {
     let url: URL | undefined;
@@ -19,7 +21,7 @@ export function hostAndOriginAllowed(req: FastifyRequest, port: number): string 
     } catch {
       url = undefined;
     }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !LOOPBACK_HOSTS.includes(url.hostname)) {
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !LOOPBACK_ORIGINS.includes(url.hostname)) {
       return `Origin ${JSON.stringify(origin)} is not allowed`;
     }
   }
