@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { CATALOG } from '../../src/generated/catalog.js';
-import { TransportError } from '../../src/launcher/http-json.js';
+import { httpJson, TransportError } from '../../src/launcher/http-json.js';
 import { ensureServer, type LaunchOptions } from '../../src/launcher/launcher.js';
 import type { ServerJson } from '../../src/lifecycle/run-files.js';
 import { waitForExit } from '../../src/util/process-alive.js';
@@ -121,38 +121,11 @@ export class Connection {
     return this.server();
   }
 
-  #post(info: ServerJson, body: unknown): Promise<RpcAnswer> {
-    const payload = JSON.stringify(body);
-    return new Promise((resolvePromise, rejectPromise) => {
-      const req = request(`${info.url}/rpc`, {
-        method: 'POST',
-        agent: this.#agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-          authorization: `Bearer ${info.token}`,
-        },
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        const code = err.code ?? 'EUNKNOWN';
-        rejectPromise(new TransportError(err.message, code, code === 'ECONNREFUSED'));
-      });
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err: NodeJS.ErrnoException) => rejectPromise(new TransportError(err.message, err.code ?? 'EUNKNOWN', false)));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: RpcAnswer['body'] = null;
-          try {
-            parsed = text === '' ? null : (JSON.parse(text) as RpcAnswer['body']);
-          } catch {
-            parsed = null;
-          }
-          resolvePromise({ status: res.statusCode ?? 0, body: parsed });
-        });
-      });
-      req.end(payload);
-    });
+  async #post(info: ServerJson, body: unknown): Promise<RpcAnswer> {
+    // The launcher's own HTTP call, over this connection's kept-alive sockets, with no time limit:
+    // a call may legitimately wait (wait_ms, proof.run).
+    const res = await httpJson('POST', `${info.url}/rpc`, { token: info.token, body, timeoutMs: 0, agent: this.#agent });
+    const parsed = typeof res.body === 'object' && res.body !== null ? (res.body as RpcAnswer['body']) : null;
+    return { status: res.status, body: parsed };
   }
 }

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request, type Agent } from 'node:http';
 
 // node:http, not global fetch: measured here, touching fetch costs a CLI ~200 ms at start.
 
@@ -21,12 +21,13 @@ export class TransportError extends Error {
 export function httpJson(
   method: 'GET' | 'POST',
   url: string,
-  opts: { token?: string; body?: unknown; timeoutMs: number },
+  opts: { token?: string; body?: unknown; timeoutMs: number; agent?: Agent },
 ): Promise<HttpResult> {
   return new Promise((resolvePromise, rejectPromise) => {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const req = request(url, {
       method,
+      ...(opts.agent ? { agent: opts.agent } : {}),
       headers: {
         ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
         ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 
 // DESIGN §1: proof outputs live in `<root>/.decapod/artifacts/`, named by their sha256.
@@ -38,8 +38,4 @@ export function hashArtifact(root: string, sha256: string): Promise<string | und
       .on('end', () => resolve(h.digest('hex')))
       .on('error', () => resolve(undefined));
   });
-}
-
-export function removeQuietly(file: string): void {
-  rmSync(file, { force: true });
 }

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Store } from '../store.js';
 import { sqliteClaims } from './claims.js';
@@ -183,5 +183,3 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
   };
 }
 
-/** `<root>/.decapod/decapod.db` */
-export const databaseFile = (root: string): string => join(root, '.decapod', 'decapod.db');
