@@ -15,6 +15,7 @@ export const ERRORS = {
   PROOF_REQUIRED: { code: 1006, http: 412, fix: 'Run the gates listed in data.blocked_by (proof.run), then complete again.' },
   INVALID_STATE: { code: 1007, http: 409, fix: 'data.from and data.to name the refused transition.' },
   PROOF_NOT_ALLOWED: { code: 1008, http: 403, fix: 'This gate accepts only server-run proofs: use proof.run.' },
+  OUT_OF_BOUNDS: { code: 1009, http: 409, fix: 'data.files lists the changes or claims outside the claim’s paths or on forbidden paths: revert them or claim them.' },
   BUSY: { code: -32001, http: 503, fix: 'Retry after data.retry_after_ms; nothing was changed.' },
   VERSION_MISMATCH: { code: -32002, http: 400, fix: 'Use a client of the server\'s protocol version (data.server).' },
   SHUTTING_DOWN: { code: -32003, http: 503, fix: 'Reconnect (a new server starts on demand) and retry.' },

@@ -73,6 +73,7 @@ __all__ = [
     "ProofRequiredError",
     "InvalidStateError",
     "ProofNotAllowedError",
+    "OutOfBoundsError",
     "BusyError",
     "VersionMismatchError",
     "ShuttingDownError",
@@ -191,6 +192,12 @@ class ProofNotAllowedError(DecapodError):
     CODE, NAME = 1008, "PROOF_NOT_ALLOWED"
 
 
+class OutOfBoundsError(DecapodError):
+    """Changes or claims outside the claim's paths, or on forbidden paths: data['files']."""
+
+    CODE, NAME = 1009, "OUT_OF_BOUNDS"
+
+
 class BusyError(DecapodError):
     """Storage lock not obtained in time; safe to retry after data['retry_after_ms']."""
 
@@ -243,6 +250,7 @@ ERROR_CLASSES: Dict[str, Type[DecapodError]] = {
         ProofRequiredError,
         InvalidStateError,
         ProofNotAllowedError,
+        OutOfBoundsError,
         BusyError,
         VersionMismatchError,
         ShuttingDownError,

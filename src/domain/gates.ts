@@ -1,6 +1,9 @@
 // DESIGN §4: gates are named checks that count as proof, defined by people in
 // `.decapod/config.json`, never by agents over RPC. This module only validates their definition.
 
+import { DecapodError } from '../errors.js';
+import { normalizeClaimPaths } from './claim-paths.js';
+
 export type Attest = 'server' | 'any';
 
 export interface Gate {
@@ -12,10 +15,15 @@ export interface Gate {
   /** bytes of output kept; the rest is counted and the proof flagged truncated */
   output_cap_bytes: number;
   description: string;
+  /**
+   * Globs of files the gate reads beyond the task's paths (lockfiles, configs, fixtures; ignored
+   * files too): a proof's content digest covers the task's paths plus these (README "Proofs").
+   */
+  inputs: string[];
 }
 
 export const GATE_DEFAULTS = { timeout_ms: 600_000, attest: 'server' as Attest, output_cap_bytes: 1024 * 1024 };
-const GATE_KEYS = ['command', 'timeout_ms', 'attest', 'output_cap_bytes', 'description'];
+const GATE_KEYS = ['command', 'timeout_ms', 'attest', 'output_cap_bytes', 'description', 'inputs'];
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export class ConfigError extends Error {
@@ -64,7 +72,21 @@ export function parseGateConfig(text: string): Map<string, Gate> {
       output_cap_bytes:
         def.output_cap_bytes === undefined ? GATE_DEFAULTS.output_cap_bytes : integer(def.output_cap_bytes, `${at}.output_cap_bytes`, 1, 64 * 1024 * 1024),
       description: (def.description as string | undefined) ?? '',
+      inputs: def.inputs === undefined ? [] : inputGlobs(def.inputs, `${at}.inputs`),
     });
   }
   return out;
+}
+
+/** Gate inputs are globs relative to the root, normalised exactly as claim paths are. */
+function inputGlobs(v: unknown, key: string): string[] {
+  if (!Array.isArray(v)) throw new ConfigError(key, 'must be a list of globs relative to the root');
+  if (v.length === 0) return [];
+  try {
+    return normalizeClaimPaths(v as string[], key);
+  } catch (err) {
+    if (!(err instanceof DecapodError)) throw err;
+    const field = String((err.data as { field?: string } | undefined)?.field ?? key);
+    throw new ConfigError(field, err.message.replace(/^invalid params: \S+ /, ''));
+  }
 }

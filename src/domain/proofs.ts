@@ -23,6 +23,10 @@ export interface PublicProof {
   output_bytes: number;
   truncated: boolean;
   digest: string;
+  /** false when the content changed while the gate ran: the proof then vouches for nothing */
+  counts: boolean;
+  /** the files written while the gate ran (so the proof does not count); [] when it counts */
+  changed_during_run: string[];
   attested_by: 'server' | 'agent';
   agent: string;
   created_at: string;
@@ -45,6 +49,8 @@ export function toPublicProof(row: ProofRow): PublicProof {
     output_bytes: row.output_bytes,
     truncated: row.truncated === 1,
     digest: row.digest,
+    counts: row.counts === 1,
+    changed_during_run: JSON.parse(row.changed_during_run) as string[],
     attested_by: row.attested_by,
     agent: row.agent,
     created_at: iso(row.created_at),
@@ -70,6 +76,9 @@ export function proofRow(p: PublicProof, createdAt: number): ProofRow {
     output_bytes: p.output_bytes,
     truncated: p.truncated ? 1 : 0,
     digest: p.digest,
+    // events recorded before migration 004 have neither field: those proofs counted
+    counts: p.counts === false ? 0 : 1,
+    changed_during_run: JSON.stringify(p.changed_during_run ?? []),
     attested_by: p.attested_by,
     agent: p.agent,
     created_at: createdAt,
@@ -77,9 +86,14 @@ export function proofRow(p: PublicProof, createdAt: number): ProofRow {
   };
 }
 
-/** A proof's own hash: over its canonical record, every field but the hash. */
+/**
+ * A proof's own hash: over its canonical record, every field but the hash. A proof that counts
+ * hashes without `counts` and `changed_during_run`, exactly as before those fields existed
+ * (migration 004), so every proof recorded earlier still verifies.
+ */
 export function proofHash(p: Omit<PublicProof, 'hash'>): string {
-  return hashCanonical(p);
+  const { counts, changed_during_run, ...rest } = p;
+  return hashCanonical(counts ? rest : p);
 }
 
 /**
@@ -110,6 +124,8 @@ export interface ProofInput {
   output_bytes: number;
   truncated: boolean;
   digest: string;
+  /** files written while the gate ran; non-empty: the proof is recorded but does not count */
+  changed_during_run: string[];
 }
 
 /** Records a proof under the caller's claim, with its hash and one audit event. */
@@ -132,6 +148,8 @@ export function recordProof(ctx: DomainContext, lease: LeaseRow, taskId: string,
     output_bytes: input.output_bytes,
     truncated: input.truncated,
     digest: input.digest,
+    counts: input.changed_during_run.length === 0,
+    changed_during_run: input.changed_during_run,
     attested_by: input.attested_by,
     agent: lease.agent,
     created_at: iso(ctx.clock.now()),
@@ -142,20 +160,49 @@ export function recordProof(ctx: DomainContext, lease: LeaseRow, taskId: string,
   return proof;
 }
 
-export type BlockReason = 'missing' | 'failed' | 'stale';
+export type BlockReason = 'missing' | 'failed' | 'stale' | 'changed_during_run' | 'agent_attested';
+
+export interface Block {
+  gate: string;
+  reason: BlockReason;
+  proof?: string;
+  /** what exactly, where the reason alone does not say it */
+  detail?: string;
+}
 
 /**
- * What stands between the task and completion: for each gate of its plan, the newest proof under
- * the current claim must have passed on content that still has the same digest.
+ * What stands between the task and completion (DESIGN §4): for each gate of its plan, as the gate
+ * is configured now, the newest proof under the current claim must exist, be of an attestation
+ * the gate accepts, have passed, count (no change while it ran), be of the gate's current command,
+ * and cover content whose digest (`digests`, per gate: the task's paths plus the gate's inputs) is
+ * still the same.
  */
-export function blockedBy(ctx: DomainContext, task: TaskRow, claim: ClaimRow, currentDigest: string): { gate: string; reason: BlockReason; proof?: string }[] {
+export function blockedBy(
+  ctx: DomainContext,
+  task: TaskRow,
+  claim: ClaimRow,
+  gates: ReadonlyMap<string, Gate>,
+  digests: ReadonlyMap<string, string>,
+): Block[] {
   const plan = JSON.parse(task.gates) as string[];
-  const out: { gate: string; reason: BlockReason; proof?: string }[] = [];
+  const out: Block[] = [];
   for (const gate of plan) {
+    const def = gates.get(gate);
+    if (!def) {
+      out.push({ gate, reason: 'missing', detail: `gate ${gate} is no longer defined in .decapod/config.json` });
+      continue;
+    }
     const latest = ctx.store.proofs.latest(task.id, gate);
     if (!latest || latest.claim_id !== claim.id) out.push({ gate, reason: 'missing' });
-    else if (latest.passed !== 1) out.push({ gate, reason: 'failed', proof: latest.id });
-    else if (latest.digest !== currentDigest) out.push({ gate, reason: 'stale', proof: latest.id });
+    else if (latest.attested_by === 'agent' && def.attest === 'server') {
+      out.push({ gate, reason: 'agent_attested', proof: latest.id, detail: `gate ${gate} now accepts only proofs Decapod runs itself: proof.run` });
+    } else if (latest.passed !== 1) out.push({ gate, reason: 'failed', proof: latest.id });
+    else if (latest.counts !== 1) {
+      const files = JSON.parse(latest.changed_during_run) as string[];
+      out.push({ gate, reason: 'changed_during_run', proof: latest.id, detail: `changed while the gate ran: ${files.join(', ')}` });
+    } else if (latest.command !== null && latest.command !== def.command) {
+      out.push({ gate, reason: 'stale', proof: latest.id, detail: `the gate's command changed since this proof ran (${latest.command})` });
+    } else if (latest.digest !== digests.get(gate)) out.push({ gate, reason: 'stale', proof: latest.id });
   }
   return out;
 }
@@ -165,11 +212,18 @@ export function blockedBy(ctx: DomainContext, task: TaskRow, claim: ClaimRow, cu
  * plan has a passing, fresh proof. Then done, verified (false for an empty plan), claims released:
  * all in the caller's one transaction.
  */
-export function completeTask(ctx: DomainContext, lease: LeaseRow, taskId: string, fence: number, currentDigest: string, summary?: string): TaskRow {
+export function completeTask(
+  ctx: DomainContext,
+  lease: LeaseRow,
+  taskId: string,
+  fence: number,
+  judged: { gates: ReadonlyMap<string, Gate>; digests: ReadonlyMap<string, string> },
+  summary?: string,
+): TaskRow {
   const task = getTask(ctx, taskId);
   if (task.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${task.id} is ${task.status}`, { from: task.status, to: 'done' });
   const claim = heldTaskClaim(ctx, lease, task, fence);
-  const blocked = blockedBy(ctx, task, claim, currentDigest);
+  const blocked = blockedBy(ctx, task, claim, judged.gates, judged.digests);
   if (blocked.length > 0) {
     throw new DecapodError('PROOF_REQUIRED', `task ${task.id} needs passing, fresh proofs: ${blocked.map((b) => `${b.gate} (${b.reason})`).join(', ')}`, {
       blocked_by: blocked,
@@ -186,7 +240,7 @@ export function completeTask(ctx: DomainContext, lease: LeaseRow, taskId: string
     type: 'task.completed',
     agent: lease.agent,
     subject: task.id,
-    data: { task: task.id, claim_id: claim.id, fence: claim.fence, verified: plan.length > 0, proofs, summary: summary ?? null, digest: currentDigest },
+    data: { task: task.id, claim_id: claim.id, fence: claim.fence, verified: plan.length > 0, proofs, summary: summary ?? null, digests: Object.fromEntries(plan.map((g) => [g, judged.digests.get(g)!])) },
   });
   return done;
 }

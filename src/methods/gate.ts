@@ -17,6 +17,7 @@ export const gateMethods = [
             attest: Type.Union([Type.Literal('server'), Type.Literal('any')]),
             output_cap_bytes: Type.Integer(),
             description: Type.String(),
+            inputs: Type.Array(Type.String(), { description: 'globs the gate reads beyond the task’s paths; its proofs’ digests cover them' }),
           },
           { additionalProperties: false },
         ),

@@ -1,16 +1,17 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import { peekLease, useLease } from '../domain/leases.js';
-import { coverageOf } from '../domain/path-overlap.js';
 import { heldTaskClaim, proofHash, recordProof, toPublicProof } from '../domain/proofs.js';
 import { getTask } from '../domain/tasks.js';
 import type { Gate } from '../domain/gates.js';
-import { DecapodError } from '../errors.js';
+import type { LeaseRow, TaskRow } from '../store/store.js';
+import { DecapodError, invalidParams } from '../errors.js';
 import { artifactPath, hashArtifact, livePath, storeText } from '../workspace/artifacts.js';
-import { contentDigest } from '../workspace/digest.js';
+import { changedStamps, fileStamps } from '../workspace/digest.js';
 import { runGate, type GateRunResult } from '../workspace/gate-runner.js';
 import { frozenAt } from '../util/clock.js';
 import { defineMethod, type MethodContext } from './define.js';
+import { gateDigest } from './proof-digests.js';
 import { GateName, LeaseSecret, TaskId } from './schemas.js';
 
 const ProofId = Type.String({ minLength: 1, maxLength: 64, description: 'a proof id such as P3' });
@@ -31,7 +32,9 @@ export const Proof = Type.Object(
     output_sha256: Type.String(),
     output_bytes: Type.Integer(),
     truncated: Type.Boolean(),
-    digest: Type.String({ description: 'content digest of the task’s paths when it ran' }),
+    digest: Type.String({ description: 'content digest of the task’s paths and the gate’s inputs when the run started' }),
+    counts: Type.Boolean({ description: 'false when covered files were written while the gate ran: the proof then vouches for nothing' }),
+    changed_during_run: Type.Array(Type.String(), { description: 'the covered files written while the gate ran ([] when it counts)' }),
     attested_by: Type.Union([Type.Literal('server'), Type.Literal('agent')]),
     agent: Type.String(),
     created_at: Type.String({ format: 'date-time' }),
@@ -46,10 +49,19 @@ export function requireGate(ctx: MethodContext, name: string): Gate {
   return gate;
 }
 
-/** The content digest of what a task's proofs vouch for: its paths, or the whole worktree. */
-export async function taskDigest(ctx: MethodContext, taskId: string): Promise<string> {
-  const task = getTask(ctx, taskId);
-  return (await contentDigest(ctx.root, coverageOf(JSON.parse(task.paths) as string[]))).digest;
+/**
+ * What proof.run and proof.record check before anything runs: the caller holds the task with
+ * this fence, and the gate is both in the task's proof plan and defined in the config now.
+ */
+function checkProofRequest(ctx: MethodContext, p: { lease: string; task: string; gate: string; fence: number }): { lease: LeaseRow; task: TaskRow; gate: Gate } {
+  const lease = peekLease(ctx, p.lease);
+  const task = getTask(ctx, p.task);
+  heldTaskClaim(ctx, lease, task, p.fence);
+  const plan = JSON.parse(task.gates) as string[];
+  if (!plan.includes(p.gate)) {
+    throw invalidParams('gate', `is not in task ${task.id}'s proof plan (${plan.join(', ') || 'empty'}): a proof of ${p.gate} would count for nothing`);
+  }
+  return { lease, task, gate: requireGate(ctx, p.gate) };
 }
 
 /**
@@ -76,6 +88,7 @@ const running = new Set<string>();
 interface RunPrepared {
   gate: Gate;
   digest: string;
+  changed: string[];
   run: GateRunResult;
 }
 
@@ -86,13 +99,11 @@ export const proofMethods = [
     summary: 'Decapod runs the gate in the root for the task’s holder, bounded by its timeout, and records the proof.',
     params: { lease: LeaseSecret, task: TaskId, gate: GateName, fence: Fence },
     result: { proof: Proof, output_path: Type.String() },
-    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'INVALID_STATE'],
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'INVALID_STATE', 'INVALID_PARAMS'],
     examples: [{ name: 'run the test gate', params: { lease: 'dcl_…', task: 'T1', gate: 'test', fence: 3 } }],
     prepare: async (ctx, p): Promise<RunPrepared> => {
       // Refuse early what would be refused at the end: no gate runs for a non-holder.
-      const lease = peekLease(ctx, p.lease);
-      heldTaskClaim(ctx, lease, getTask(ctx, p.task), p.fence);
-      const gate = requireGate(ctx, p.gate);
+      const { lease, task, gate } = checkProofRequest(ctx, p);
       const key = `${ctx.root}\0${p.task}\0${p.gate}\0${p.fence}`;
       if (running.has(key)) {
         throw new DecapodError('INVALID_STATE', `gate ${p.gate} is already running for ${p.task} under fence ${p.fence}`, { from: 'running', to: 'running' });
@@ -100,24 +111,36 @@ export const proofMethods = [
       running.add(key);
       const stopRenewing = keepLeaseAlive(ctx, p.lease, lease.ttl_ms);
       try {
-        // The digest is taken before the run: the proof vouches for the content the gate saw.
-        const digest = await taskDigest(ctx, p.task);
+        // The proof vouches for the content the gate saw: digested (and stamped) before the run
+        // and again after it. Any covered file written in between, even if put back, or any
+        // difference in content, and the proof is recorded as not counting.
+        const before = await gateDigest(ctx, task, gate);
+        const stampsBefore = fileStamps(ctx.root, before.files);
         const run = await runGate({
           root: ctx.root,
           command: gate.command,
           timeoutMs: gate.timeout_ms,
           capBytes: gate.output_cap_bytes,
-          env: { DECAPOD_TASK: p.task, DECAPOD_GATE: p.gate, DECAPOD_FENCE: String(p.fence) },
+          env: {
+            DECAPOD_ROOT: ctx.root,
+            DECAPOD_TASK: p.task,
+            DECAPOD_GATE: p.gate,
+            DECAPOD_FENCE: String(p.fence),
+            DECAPOD_AGENT: lease.agent,
+          },
           liveFile: livePath(ctx.root, p.task, p.gate, p.fence),
         });
-        return { gate, digest, run };
+        const after = await gateDigest(ctx, task, gate);
+        const changed = changedStamps(stampsBefore, fileStamps(ctx.root, new Set([...before.files, ...after.files])));
+        if (changed.length === 0 && after.digest !== before.digest) changed.push('(content changed; no single file named)');
+        return { gate, digest: before.digest, changed, run };
       } finally {
         stopRenewing();
         running.delete(key);
       }
     },
     handler: (ctx, p, prepared) => {
-      const { gate, digest, run } = prepared as RunPrepared;
+      const { gate, digest, changed, run } = prepared as RunPrepared;
       const proof = recordProof(ctx, useLease(ctx, p.lease), p.task, p.fence, {
         gate,
         attested_by: 'server',
@@ -129,6 +152,7 @@ export const proofMethods = [
         output_bytes: run.output_bytes,
         truncated: run.truncated,
         digest,
+        changed_during_run: changed,
       });
       return { proof, output_path: run.artifact };
     },
@@ -147,16 +171,14 @@ export const proofMethods = [
       output: Type.Optional(Type.String({ maxLength: 512 * 1024, description: 'kept up to the gate’s output cap; request bodies are limited to 1 MiB' })),
     },
     result: { proof: Proof },
-    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'PROOF_NOT_ALLOWED'],
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'PROOF_NOT_ALLOWED', 'INVALID_PARAMS'],
     examples: [{ name: 'record a manual review', params: { lease: 'dcl_…', task: 'T1', gate: 'review', fence: 3, passed: true, output: 'LGTM' } }],
     prepare: async (ctx, p) => {
-      const lease = peekLease(ctx, p.lease);
-      heldTaskClaim(ctx, lease, getTask(ctx, p.task), p.fence);
-      const gate = requireGate(ctx, p.gate);
+      const { task, gate } = checkProofRequest(ctx, p);
       if (gate.attest === 'server') {
         throw new DecapodError('PROOF_NOT_ALLOWED', `gate ${gate.name} accepts only proofs Decapod runs itself: use proof.run`, { gate: gate.name });
       }
-      return { gate, digest: await taskDigest(ctx, p.task) };
+      return { gate, digest: (await gateDigest(ctx, task, gate)).digest };
     },
     handler: (ctx, p, prepared) => {
       const { gate, digest } = prepared as { gate: Gate; digest: string };
@@ -172,6 +194,7 @@ export const proofMethods = [
         output_bytes: out.bytes,
         truncated: out.truncated,
         digest,
+        changed_during_run: [],
       });
       return { proof };
     },

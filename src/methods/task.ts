@@ -13,7 +13,7 @@ import {
 import { completeTask } from '../domain/proofs.js';
 import { invalidParams } from '../errors.js';
 import { defineMethod, type MethodContext } from './define.js';
-import { taskDigest } from './proof.js';
+import { planDigests } from './proof-digests.js';
 import { Agent, Claim, GateName, Label, LeaseSecret, Priority, Task, TaskId, TtlMs } from './schemas.js';
 
 const Fields = {
@@ -106,10 +106,10 @@ export const taskMethods = [
   defineMethod({
     name: 'task.update',
     kind: 'mutation',
-    summary: 'Changes an open task. Only its holder may change a held task.',
+    summary: "Changes an open task. Only its holder may change a held task; new paths move its claim with them (CONFLICT if another lease holds them).",
     params: { lease: LeaseSecret, task: TaskId, title: Type.Optional(Title), ...Fields },
     result: { task: Task },
-    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'INVALID_STATE', 'INVALID_PARAMS'],
+    errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'CONFLICT', 'INVALID_STATE', 'INVALID_PARAMS'],
     examples: [{ name: 'raise priority', params: { lease: 'dcl_…', task: 'T1', priority: 0 } }],
     handler: (ctx, p) => {
       const { lease: secret, task, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
@@ -142,10 +142,14 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'PROOF_REQUIRED', 'INVALID_STATE'],
     examples: [{ name: 'complete', params: { lease: 'dcl_…', task: 'T1', fence: 3, summary: 'parser fixed; tests pass' } }],
-    // Freshness needs the content digest now: computed first, outside the transaction.
-    prepare: (ctx, p) => taskDigest(ctx, p.task),
-    handler: (ctx, p, digest) => ({
-      task: toPublicTask(ctx, completeTask(ctx, useLease(ctx, p.lease), p.task, p.fence, digest as string, p.summary)),
+    // Proofs are judged against the gates as configured now, and freshness needs each plan gate's
+    // content digest now: both taken first, outside the transaction.
+    prepare: async (ctx, p) => {
+      const gates = ctx.gates().gates;
+      return { gates, digests: await planDigests(ctx, getTask(ctx, p.task), gates) };
+    },
+    handler: (ctx, p, judged) => ({
+      task: toPublicTask(ctx, completeTask(ctx, useLease(ctx, p.lease), p.task, p.fence, judged as Parameters<typeof completeTask>[4], p.summary)),
     }),
   }),
   defineMethod({

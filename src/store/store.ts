@@ -203,6 +203,10 @@ export interface ProofRow {
   agent: string;
   created_at: number;
   hash: string;
+  /** 0: the content changed while the gate ran, so the proof does not count */
+  counts: number;
+  /** JSON array of the files written while the gate ran */
+  changed_during_run: string;
 }
 
 export interface ProofStore {

@@ -4,6 +4,8 @@ import { createReadStream, lstatSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { staticPrefix } from '../domain/claim-paths.js';
+import type { Coverage } from '../domain/proof-coverage.js';
 import { hashCanonical } from '../util/hash.js';
 
 const exec = promisify(execFile);
@@ -15,21 +17,69 @@ const skipped = (path: string) => ALWAYS_SKIPPED.some((d) => path === d || path.
 export interface Digest {
   digest: string;
   mode: 'git' | 'files';
-  files: number;
+  /** the files the digest covers, sorted */
+  files: string[];
 }
 
 /**
- * DESIGN §4: the content digest of the files a task's paths cover (`covers`), the whole worktree
- * when it has none. In a git worktree: git's own object ids (`git hash-object`, so clean filters
- * apply) of tracked and untracked-not-ignored files; elsewhere sha256 of each file. A deleted
- * tracked file counts as deleted, so removing a file changes the digest too.
+ * DESIGN §4: the content digest of the files a coverage includes (for a proof: the task's paths,
+ * the whole worktree when it has none, plus the gate's inputs). In a git worktree: git's own
+ * object ids (`git hash-object`, so clean filters apply) of tracked and untracked-not-ignored
+ * files, and of ignored files only where a gate input names them; elsewhere sha256 of each file.
+ * A deleted tracked file counts as deleted, so removing a file changes the digest too.
  */
-export async function contentDigest(root: string, covers: (path: string) => boolean): Promise<Digest> {
+export async function contentDigest(root: string, coverage: Coverage): Promise<Digest> {
+  return (await contentDigests(root, new Map([['', coverage]]))).get('')!;
+}
+
+/** Several digests from one listing of the worktree, each file hashed once (task.complete). */
+export async function contentDigests<K>(root: string, coverages: Map<K, Coverage>): Promise<Map<K, Digest>> {
   const git = await isGitWorktree(root);
-  const paths = (git ? await gitFiles(root) : await plainFiles(root)).filter((p) => !skipped(p) && covers(p)).sort();
-  const ids = git ? await gitObjectIds(root, paths) : await Promise.all(paths.map((p) => plainId(join(root, p))));
-  const files = paths.map((p, i) => [p, ids[i] ?? 'deleted']);
-  return { digest: hashCanonical({ mode: git ? 'git' : 'files', files }), mode: git ? 'git' : 'files', files: paths.length };
+  const inputs = [...new Set([...coverages.values()].flatMap((c) => c.inputs))];
+  const listed = git ? await gitFiles(root, inputs) : await plainFiles(root);
+  const candidates = listed.filter((p) => !skipped(p)).sort();
+  const covered = new Map<K, string[]>();
+  const union = new Set<string>();
+  for (const [key, c] of coverages) {
+    const files = candidates.filter((p) => c.covers(p));
+    covered.set(key, files);
+    for (const f of files) union.add(f);
+  }
+  const all = [...union].sort();
+  const idList = git ? await gitObjectIds(root, all) : await Promise.all(all.map((p) => plainId(join(root, p))));
+  const ids = new Map(all.map((p, i) => [p, idList[i] ?? 'deleted']));
+  const mode = git ? 'git' : 'files';
+  const out = new Map<K, Digest>();
+  for (const [key, files] of covered) {
+    out.set(key, { digest: hashCanonical({ mode, files: files.map((p) => [p, ids.get(p)!]) }), mode, files });
+  }
+  return out;
+}
+
+/**
+ * What the file system says of each file, beyond its content: inode, change time (which no user
+ * call can set back), modification time and size. A file written while a gate runs changes its
+ * stamp even when its content is put back afterwards.
+ */
+export function fileStamps(root: string, paths: Iterable<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of paths) {
+    try {
+      const st = lstatSync(join(root, p), { bigint: true });
+      out.set(p, `${st.ino}:${st.ctimeNs}:${st.mtimeNs}:${st.size}`);
+    } catch {
+      out.set(p, 'gone');
+    }
+  }
+  return out;
+}
+
+/** The paths whose stamps differ between two snapshots (either side may lack a path). */
+export function changedStamps(before: Map<string, string>, after: Map<string, string>): string[] {
+  const changed = new Set<string>();
+  for (const [p, st] of before) if (after.get(p) !== st) changed.add(p);
+  for (const p of after.keys()) if (!before.has(p)) changed.add(p);
+  return [...changed].sort();
 }
 
 async function isGitWorktree(root: string): Promise<boolean> {
@@ -41,12 +91,19 @@ async function isGitWorktree(root: string): Promise<boolean> {
   }
 }
 
-async function gitFiles(root: string): Promise<string[]> {
-  const { stdout } = await exec('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--full-name', '.'], {
-    cwd: root,
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  return [...new Set(stdout.split('\0').filter(Boolean))];
+async function gitFiles(root: string, inputs: readonly string[]): Promise<string[]> {
+  const opts = { cwd: root, maxBuffer: 256 * 1024 * 1024 };
+  const { stdout } = await exec('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--full-name', '.'], opts);
+  const files = stdout.split('\0').filter(Boolean);
+  if (inputs.length > 0) {
+    // Ignored files only under the inputs' static prefixes (literal pathspecs: no git globbing),
+    // so declaring `.env` does not list all of node_modules.
+    const prefixes = [...new Set(inputs.map(staticPrefix))];
+    const specs = prefixes.includes('') ? ['.'] : prefixes.map((p) => `:(literal)${p}`);
+    const ignored = await exec('git', ['ls-files', '-z', '--others', '--ignored', '--exclude-standard', '--full-name', '--', ...specs], opts);
+    files.push(...ignored.stdout.split('\0').filter(Boolean));
+  }
+  return [...new Set(files)];
 }
 
 /**

@@ -15,6 +15,16 @@ export interface GateRunResult {
   artifact: string;
 }
 
+/**
+ * A gate runs with the server's environment, less any lease secret the server inherited from
+ * whoever spawned it (a gate must not act as some agent), plus the DECAPOD_* variables the
+ * caller sets (README "The environment a gate runs with").
+ */
+function gateEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const { DECAPOD_LEASE: _secret, ...inherited } = process.env;
+  return { ...inherited, ...extra };
+}
+
 /** After a timeout's SIGTERM, how long the gate's process group gets before SIGKILL. */
 const KILL_GRACE_MS = 2_000;
 
@@ -40,7 +50,7 @@ export function runGate(opts: {
   let truncated = false;
   const child = spawn('/bin/sh', ['-c', opts.command], {
     cwd: opts.root,
-    env: { ...process.env, ...opts.env },
+    env: gateEnv(opts.env),
     detached: true, // its own process group, so a timeout kills its children too
     stdio: ['ignore', 'pipe', 'pipe'],
   });

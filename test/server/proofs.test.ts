@@ -100,12 +100,12 @@ test('a non-holder or a stale fence can neither run proofs nor complete', async 
   await run(s, lease, 'pass', fence);
   expect((await s.rpc('task.complete', { lease: other, task: 'T1', fence })).error.code).toBe(1004);
   expect((await s.rpc('task.complete', { lease, task: 'T1', fence: fence + 5 })).error.code).toBe(1005);
-  expect((await s.rpc('proof.run', { lease, task: 'T1', gate: 'nope', fence })).error).toMatchObject({ code: 1002, data: { kind: 'gate', id: 'nope' } });
+  expect((await s.rpc('proof.run', { lease, task: 'T1', gate: 'nope', fence })).error).toMatchObject({ code: -32602, data: { field: 'gate' } });
   expect((await s.call('proof.list', { task: 'T1' })).proofs).toHaveLength(1);
 });
 
 test('agent-attested proofs: refused for attest "server" gates, accepted and stored for "any"', async () => {
-  const { s, lease, fence } = await setup({ gates: ['review'] });
+  const { s, lease, fence } = await setup({ gates: ['review', 'pass'] });
   const before = (await s.call('audit.verify')).count;
   expect((await s.rpc('proof.record', { lease, task: 'T1', gate: 'pass', fence, passed: true })).error).toEqual({
     code: 1008,
@@ -117,6 +117,7 @@ test('agent-attested proofs: refused for attest "server" gates, accepted and sto
   expect(proof).toMatchObject({ attested_by: 'agent', command: null, passed: true, output_bytes: 17 });
   const got = await s.call('proof.get', { proof: proof.id });
   expect(got.output_tail).toBe('LGTM from a human');
+  await run(s, lease, 'pass', fence);
   expect((await s.call('task.complete', { lease, task: 'T1', fence })).task.verified).toBe(true);
 });
 

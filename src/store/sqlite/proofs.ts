@@ -5,9 +5,11 @@ export function sqliteProofs(db: Database.Database): ProofStore {
   const q = {
     maxSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM proofs').pluck(),
     insert: db.prepare(`INSERT INTO proofs (id, seq, task_id, gate, claim_id, fence, passed, exit_code, timed_out,
-      duration_ms, command, output_sha256, output_bytes, truncated, digest, attested_by, agent, created_at, hash)
+      duration_ms, command, output_sha256, output_bytes, truncated, digest, counts, changed_during_run, attested_by, agent,
+      created_at, hash)
       VALUES (@id, @seq, @task_id, @gate, @claim_id, @fence, @passed, @exit_code, @timed_out, @duration_ms, @command,
-      @output_sha256, @output_bytes, @truncated, @digest, @attested_by, @agent, @created_at, @hash)`),
+      @output_sha256, @output_bytes, @truncated, @digest, @counts, @changed_during_run, @attested_by, @agent,
+      @created_at, @hash)`),
     byId: db.prepare('SELECT * FROM proofs WHERE id = ?'),
     ofTask: db.prepare('SELECT * FROM proofs WHERE task_id = ? ORDER BY seq'),
     latest: db.prepare('SELECT * FROM proofs WHERE task_id = ? AND gate = ? ORDER BY seq DESC LIMIT 1'),
