@@ -11,9 +11,12 @@ export interface ErrorData {
   CONFLICT: { conflicts: { resource: string; claim_id: string; agent: string; mode: 'exclusive' | 'shared'; ttl_remaining_ms: number }[] };
   NOT_HOLDER: { holder: unknown };
   FENCED_OUT: { current_fence: number };
-  PROOF_REQUIRED: { blocked_by: { gate: string; reason: 'missing' | 'failed' | 'stale' }[] };
+  PROOF_REQUIRED: {
+    blocked_by: { gate: string; reason: 'missing' | 'failed' | 'stale' | 'changed_during_run' | 'agent_attested'; proof?: string; detail?: string }[];
+  };
   INVALID_STATE: { from: string; to: string };
   PROOF_NOT_ALLOWED: { gate: string };
+  OUT_OF_BOUNDS: { files: string[] };
   INVALID_PARAMS: { field: string };
   BUSY: { retry_after_ms: number };
   VERSION_MISMATCH: { client: number; server: number };
