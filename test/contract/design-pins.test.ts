@@ -5,11 +5,11 @@ import { ERRORS } from '../../src/errors.js';
 import { METHODS } from '../../src/methods/table.js';
 import { packageRoot } from '../../src/util/package-root.js';
 
-// Pins parallel lists together: src/errors.ts ↔ DESIGN §3's error table, the method table ↔ §5.
-// DESIGN.md lives in shared/ beside the repository (locally and in CI).
-const designFile = join(packageRoot(), '..', 'shared', 'DESIGN.md');
+// Pins parallel lists together: src/errors.ts ↔ docs/design.md §3's error table, the method table
+// ↔ §5. The contract lives in the repository: a bare clone has everything this test reads.
+const designFile = join(packageRoot(), 'docs', 'design.md');
 
-test('DESIGN.md is beside the repository', () => {
+test('docs/design.md is in the repository', () => {
   expect(existsSync(designFile), `${designFile} missing`).toBe(true);
 });
 
