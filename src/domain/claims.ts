@@ -85,9 +85,24 @@ export function findConflicts(
   return [...found.values()];
 }
 
-export function conflictError(conflicts: Conflict[], what: string): DecapodError {
-  const who = [...new Set(conflicts.map((c) => c.agent))].join(', ');
-  return new DecapodError('CONFLICT', `${what} is held by ${who}`, { conflicts });
+/** How many conflicts a CONFLICT message spells out (data.conflicts has them all). */
+const MESSAGE_CONFLICTS = 3;
+
+/**
+ * What is held and by whom, for a message: `src/a.ts is held by bob (claim C2)`, or for a task
+ * `task T3: src/a.ts is held by bob (claim C2)` — a task refused over one of its paths is not
+ * itself held, so the message names the path; `task T3 is held by bob (claim C2)` only when it is.
+ */
+export function describeConflicts(conflicts: Conflict[], task?: string): string {
+  const one = (c: Conflict) => `${c.resource === `task:${task}` ? `task ${task}` : c.resource} is held by ${c.agent} (claim ${c.claim_id})`;
+  const ofTask = task !== undefined && conflicts.some((c) => c.resource === `task:${task}`);
+  const shown = conflicts.slice(0, MESSAGE_CONFLICTS).map(one).join('; ');
+  const more = conflicts.length > MESSAGE_CONFLICTS ? `; and ${conflicts.length - MESSAGE_CONFLICTS} more` : '';
+  return `${task !== undefined && !ofTask ? `task ${task}: ` : ''}${shown}${more}`;
+}
+
+export function conflictError(conflicts: Conflict[], task?: string): DecapodError {
+  return new DecapodError('CONFLICT', describeConflicts(conflicts, task), { conflicts });
 }
 
 /** Grants a claim (a new fence) or throws CONFLICT; never a partial grant. Writes claim.acquired. */
@@ -97,7 +112,7 @@ export function grantClaim(
   req: { paths: string[]; mode: ClaimMode; task: string | null; ttl_ms?: number; reason?: string },
 ): ClaimRow {
   const conflicts = findConflicts(ctx, { leaseId: lease.lease_id, paths: req.paths, mode: req.mode, task: req.task });
-  if (conflicts.length > 0) throw conflictError(conflicts, req.task ? `task ${req.task}` : req.paths.join(', '));
+  if (conflicts.length > 0) throw conflictError(conflicts, req.task ?? undefined);
   const now = ctx.clock.now();
   const fence = ctx.store.claims.nextFence();
   const row: ClaimRow = {
@@ -133,6 +148,23 @@ export function sameClaim(ctx: DomainContext, lease: LeaseRow, req: { paths: str
   return ctx.store.claims
     .live({ lease_id: lease.lease_id, now: ctx.clock.now() })
     .find((c) => c.paths === key && c.mode === req.mode && c.task_id === req.task);
+}
+
+/**
+ * Moves a live claim onto other paths, keeping its id and fence (a held task's paths changed:
+ * the claim covers what the task says). The caller has checked `findConflicts` for the new paths
+ * in the same transaction. Writes claim.paths_changed, which replay applies to rebuild the claim.
+ */
+export function changeClaimPaths(ctx: DomainContext, claim: ClaimRow, paths: string[], reason: string): ClaimRow {
+  const json = JSON.stringify(paths);
+  ctx.store.claims.setPaths(claim.id, json, paths.map((pattern) => ({ pattern, prefix: staticPrefix(pattern) })));
+  appendEvent(ctx, {
+    type: 'claim.paths_changed',
+    agent: claim.agent,
+    subject: claim.task_id ?? claim.id,
+    data: { claim_id: claim.id, fence: claim.fence, task: claim.task_id, paths, previous_paths: JSON.parse(claim.paths) as string[], reason },
+  });
+  return { ...claim, paths: json };
 }
 
 /** A repeated acquire changes nothing but is recorded: the log shows every request that succeeded. */

@@ -77,6 +77,8 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
       (d.paths as string[]).map((pattern) => ({ pattern, prefix: staticPrefix(pattern) })),
     );
   },
+  'claim.paths_changed': (s, d) =>
+    s.claims.setPaths(d.claim_id, JSON.stringify(d.paths), (d.paths as string[]).map((pattern) => ({ pattern, prefix: staticPrefix(pattern) }))),
   'claim.reacquired': () => {},
   'claim.released': (s, d, e) => s.claims.end(d.claim_id, 'released', e.at, d.reason),
   'claim.expired': (s, d, e) => s.claims.end(d.claim_id, 'expired', e.at, d.reason),

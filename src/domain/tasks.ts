@@ -3,7 +3,19 @@ import type { ClaimRow, LeaseRow, TaskRow, TaskStatus } from '../store/store.js'
 import { iso } from '../util/clock.js';
 import { appendEvent } from './audit-chain.js';
 import { normalizeClaimPaths } from './claim-paths.js';
-import { endClaim, findConflicts, grantClaim, noteReacquired, sameClaim, toPublicClaim, type Conflict, type PublicClaim } from './claims.js';
+import {
+  changeClaimPaths,
+  conflictError,
+  describeConflicts,
+  endClaim,
+  findConflicts,
+  grantClaim,
+  noteReacquired,
+  sameClaim,
+  toPublicClaim,
+  type Conflict,
+  type PublicClaim,
+} from './claims.js';
 import type { DomainContext } from './context.js';
 
 export const DEFAULT_PRIORITY = 2;
@@ -136,10 +148,17 @@ function requireMayChange(ctx: DomainContext, lease: LeaseRow, row: TaskRow): Cl
 export function updateTask(ctx: DomainContext, lease: LeaseRow, id: string, f: TaskFields): TaskRow {
   const paths = f.paths ? (f.paths.length ? normalizeClaimPaths(f.paths) : []) : undefined; // bad input first: it names a field
   const row = getTask(ctx, id);
-  requireMayChange(ctx, lease, row);
+  const holder = requireMayChange(ctx, lease, row);
   if (row.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${id} is ${row.status}; reopen it first`, { from: row.status, to: 'open' });
   if (f.depends_on) checkDependencies(ctx, id, uniqueSorted(f.depends_on));
   checkParent(ctx, id, f.parent);
+  // Issue 10: the claim covers what the task says. Held, with other paths: the claim moves with
+  // them in this same step, or, when another lease holds any of them, nothing changes at all.
+  const moveClaim = holder !== undefined && paths !== undefined && JSON.stringify(paths) !== holder.paths;
+  if (moveClaim) {
+    const conflicts = findConflicts(ctx, { leaseId: holder.lease_id, paths, mode: holder.mode, task: null });
+    if (conflicts.length > 0) throw conflictError(conflicts, id);
+  }
   const next: TaskRow = {
     ...row,
     ...(f.title !== undefined ? { title: f.title } : {}),
@@ -156,6 +175,7 @@ export function updateTask(ctx: DomainContext, lease: LeaseRow, id: string, f: T
   if (f.labels) ctx.store.tasks.setLabels(id, list(next.labels));
   if (f.depends_on) ctx.store.tasks.setDeps(id, list(next.depends_on));
   appendEvent(ctx, { type: 'task.updated', agent: lease.agent, subject: id, data: { task: taskData(next) } });
+  if (moveClaim) changeClaimPaths(ctx, holder, paths, `task ${id} paths changed`);
   return next;
 }
 
@@ -207,7 +227,9 @@ export function claimNextTask(ctx: DomainContext, lease: LeaseRow, ttlMs?: numbe
     after = { priority: last.priority, seq: last.seq };
   }
   if (skipped.length > 0) {
-    throw new DecapodError('CONFLICT', `every ready task touches paths held by others (${skipped.map((s) => s.task).join(', ')})`, {
+    const shown = skipped.slice(0, 3).map((s) => describeConflicts(s.conflicts, s.task));
+    const more = skipped.length > 3 ? `; and ${skipped.length - 3} more tasks` : '';
+    throw new DecapodError('CONFLICT', `every ready task touches paths held by others: ${shown.join('; ')}${more}`, {
       conflicts: skipped.flatMap((s) => s.conflicts),
       skipped,
     });

@@ -163,6 +163,8 @@ export interface ClaimStore {
   insert(row: ClaimRow, patterns: { pattern: string; prefix: string }[]): void;
   byId(id: string): ClaimRow | undefined;
   /** live claims (active, lease alive, own deadline not passed) of these filters */
+  /** replaces an active claim's paths (its JSON array and its pattern index rows); id and fence stay */
+  setPaths(id: string, paths: string, patterns: { pattern: string; prefix: string }[]): void;
   live(query: ClaimQuery): ClaimRow[];
   /** the live claim on a task, if any */
   liveForTask(taskId: string, now: number): ClaimRow | undefined;

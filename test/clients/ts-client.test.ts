@@ -106,7 +106,7 @@ describe('on one shared server', () => {
     expect(err).toMatchObject({ name: 'CONFLICT', code: 1003 });
     expect((err as RpcError).toJSON()).toEqual({
       code: 1003,
-      message: 'src/parser/lexer.ts is held by alice',
+      message: `src/parser/lexer.ts is held by alice (claim ${held.claim.id})`,
       data: {
         code: 'CONFLICT',
         conflicts: [{ resource: 'src/parser/lexer.ts', claim_id: held.claim.id, agent: 'alice', mode: 'exclusive', ttl_remaining_ms: expect.any(Number) }],

@@ -24,6 +24,8 @@ const op = fc.oneof(
     gates: fc.subarray(['review'], { maxLength: 1 }),
   }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('update'), agent: fc.constantFrom(...agents), task: fc.integer({ min: 1, max: 8 }), priority: fc.integer({ min: 0, max: 4 }) }) },
+  // A held task's new paths move its claim (issue 10): replay must rebuild the moved claim.
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('repath'), agent: fc.constantFrom(...agents), pick: fc.nat(), paths: fc.subarray(paths, { maxLength: 2 }) }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('claimTask'), agent: fc.constantFrom(...agents), task: fc.option(fc.integer({ min: 1, max: 8 })) }) },
   { weight: 3, arbitrary: fc.record({
     k: fc.constant('acquire'),
@@ -42,6 +44,7 @@ const op = fc.oneof(
 test('replay of a random history rebuilds the live state exactly', async () => {
   let runs = 0;
   let accepted = 0;
+  let moved = 0;
   const seen = new Set<string>();
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 20, maxLength: 80 }), async (ops) => {
@@ -85,6 +88,16 @@ test('replay of a random history rebuilds the live state exactly', async () => {
           case 'update':
             if (lease) r = await s.rpc('task.update', { lease, task: `T${o.task}`, priority: o.priority });
             break;
+          case 'repath': {
+            // Of a task this agent holds (claiming the next ready one first if it holds none).
+            if (!lease) break;
+            const tasksHeld = async () => (await held(o.agent)).filter((x) => x.task);
+            let mine = await tasksHeld();
+            if (mine.length === 0 && !(await s.rpc('task.claim', { lease })).error) mine = await tasksHeld();
+            const c = mine[o.pick % Math.max(1, mine.length)];
+            if (c) r = await s.rpc('task.update', { lease, task: c.task, paths: o.paths });
+            break;
+          }
           case 'claimTask':
             if (lease) r = await s.rpc('task.claim', { lease, ...(o.task ? { task: `T${o.task}` } : {}) });
             break;
@@ -114,7 +127,10 @@ test('replay of a random history rebuilds the live state exactly', async () => {
         }
         if (r && !r.error) accepted++;
       }
-      for (const e of (await s.call('audit.list', { limit: 1000 })).events) seen.add(e.type);
+      for (const e of (await s.call('audit.list', { limit: 1000 })).events) {
+        seen.add(e.type);
+        if (e.type === 'claim.paths_changed') moved++;
+      }
       const replay = await s.call('audit.replay');
       const verify = await s.call('audit.verify');
       await s.close();
@@ -129,9 +145,10 @@ test('replay of a random history rebuilds the live state exactly', async () => {
   expect(runs).toBe(25);
   // The histories really exercised every kind of change.
   expect(accepted).toBeGreaterThan(200);
+  expect(moved).toBeGreaterThan(10);
   expect([...seen].sort()).toEqual(
     [
-      'claim.acquired', 'claim.expired', 'claim.released', 'lease.expired', 'lease.granted', 'lease.revoked',
+      'claim.acquired', 'claim.expired', 'claim.paths_changed', 'claim.reacquired', 'claim.released', 'lease.expired', 'lease.granted', 'lease.revoked',
       'proof.recorded', 'task.cancelled', 'task.completed', 'task.created', 'task.reopened', 'task.updated',
     ].sort(),
   );

@@ -132,3 +132,81 @@ test('task.list filters and pages with a cursor in priority order', async () => 
   expect((await s.call('task.list', { label: 'odd' })).tasks.map((t: { title: string }) => t.title)).toEqual(['t3', 't1', 't5']);
   expect((await s.rpc('task.list', { cursor: 'bm9wZQ' })).error).toMatchObject({ code: -32602, data: { field: 'cursor' } });
 });
+
+// Issue 10: the claim covers what the task says. Changing a held task's paths moves its claim in
+// the same step, or refuses the whole update when another lease holds the new paths.
+test('task.update of a held task moves its claim to the new paths (same id and fence)', async () => {
+  const s = await startTestServer();
+  const a = await lease(s, 'alice');
+  const b = await lease(s, 'bob');
+  await create(s, { title: 't', paths: ['src/a.ts'] });
+  const { claim } = await s.call('task.claim', { lease: a, task: 'T1' });
+  const updated = (await s.call('task.update', { lease: a, task: 'T1', paths: ['./src/b.ts', 'lib'] })).task;
+  expect(updated).toMatchObject({ paths: ['lib', 'src/b.ts'], holder: { claim_id: claim.id, fence: claim.fence } });
+  expect((await s.call('claim.list', { agent: 'alice' })).claims).toMatchObject([{ id: claim.id, fence: claim.fence, task: 'T1', paths: ['lib', 'src/b.ts'] }]);
+  // The new paths are held: bob cannot take them, nor see them as free. The old one is free.
+  expect((await s.rpc('claim.acquire', { lease: b, paths: ['src/b.ts'] })).error).toMatchObject({ code: 1003, data: { conflicts: [{ claim_id: claim.id, agent: 'alice' }] } });
+  expect((await s.call('claim.check', { paths: ['lib/x', 'src/a.ts'] })).paths.map((p: { free: boolean }) => p.free)).toEqual([false, true]);
+  expect((await s.call('claim.acquire', { lease: b, paths: ['src/a.ts'] })).claim.agent).toBe('bob');
+  // Claiming the task again on the same lease is the same claim, and completion takes its fence.
+  expect((await s.call('task.claim', { lease: a, task: 'T1' })).claim).toMatchObject({ id: claim.id, fence: claim.fence });
+  const events = (await s.call('audit.list', { task: 'T1', limit: 100 })).events as { type: string; data: any }[];
+  expect(events.map((e) => e.type)).toEqual(['task.created', 'claim.acquired', 'task.updated', 'claim.paths_changed', 'claim.reacquired']);
+  expect(events[3]!.data).toMatchObject({ claim_id: claim.id, fence: claim.fence, task: 'T1', paths: ['lib', 'src/b.ts'], previous_paths: ['src/a.ts'] });
+  // The log alone rebuilds the moved claim.
+  expect(await s.call('audit.replay')).toMatchObject({ ok: true });
+  // An update that leaves the paths as they are does not touch the claim.
+  await s.call('task.update', { lease: a, task: 'T1', paths: ['src/b.ts', 'lib'], priority: 1 });
+  expect((await s.call('audit.list', { task: 'T1', limit: 100 })).events.at(-1).type).toBe('task.updated');
+  await s.call('task.complete', { lease: a, task: 'T1', fence: claim.fence });
+  expect((await s.call('claim.list', { agent: 'alice' })).claims).toEqual([]);
+});
+
+test('task.update to paths another lease holds is refused with CONFLICT and changes nothing', async () => {
+  const s = await startTestServer();
+  const a = await lease(s, 'alice');
+  const b = await lease(s, 'bob');
+  const theirs = (await s.call('claim.acquire', { lease: b, paths: ['docs'] })).claim;
+  await create(s, { title: 't', paths: ['src/a.ts'] });
+  const { claim } = await s.call('task.claim', { lease: a, task: 'T1' });
+  const before = await s.call('audit.verify');
+  const r = await s.rpc('task.update', { lease: a, task: 'T1', title: 'renamed', paths: ['src/a.ts', 'docs/x.md'] });
+  expect(r.error).toMatchObject({
+    code: 1003,
+    message: `task T1: docs/x.md is held by bob (claim ${theirs.id})`,
+    data: { code: 'CONFLICT', conflicts: [{ resource: 'docs/x.md', claim_id: theirs.id, agent: 'bob', mode: 'exclusive' }] },
+  });
+  expect((await s.call('audit.verify')).head).toEqual(before.head);
+  expect((await s.call('task.get', { task: 'T1' })).task).toMatchObject({ title: 't', paths: ['src/a.ts'] });
+  expect((await s.call('claim.list', { agent: 'alice' })).claims).toMatchObject([{ id: claim.id, paths: ['src/a.ts'] }]);
+  // A shared claim of bob's blocks the exclusive task claim from moving onto it as well.
+  await s.call('claim.acquire', { lease: b, paths: ['lib'], mode: 'shared' });
+  expect((await s.rpc('task.update', { lease: a, task: 'T1', paths: ['lib/y.ts'] })).error).toMatchObject({ code: 1003 });
+  // An unheld task's paths change as before, whoever holds them.
+  await create(s, { title: 'u', paths: ['x'] });
+  expect((await s.call('task.update', { lease: a, task: 'T2', paths: ['docs'] })).task.paths).toEqual(['docs']);
+});
+
+test('a task refused for a held path names the path, the holder and the claim', async () => {
+  const s = await startTestServer();
+  const a = await lease(s, 'alice');
+  const b = await lease(s, 'bob');
+  const held = (await s.call('claim.acquire', { lease: b, paths: ['src'] })).claim;
+  await create(s, { title: 't', paths: ['src/a.ts', 'docs'] });
+  const r = await s.rpc('task.claim', { lease: a, task: 'T1' });
+  expect(r.error).toMatchObject({ code: 1003, message: `task T1: src/a.ts is held by bob (claim ${held.id})` });
+  // When the task itself is held, that is what it says.
+  await s.call('claim.release', { lease: b, claim: held.id, fence: held.fence });
+  const mine = (await s.call('task.claim', { lease: a, task: 'T1' })).claim;
+  expect((await s.rpc('task.claim', { lease: b, task: 'T1' })).error).toMatchObject({ code: 1003, message: `task T1 is held by alice (claim ${mine.id})` });
+});
+
+test('task.claim of the next ready task names the held paths when every ready task is blocked', async () => {
+  const s = await startTestServer();
+  const a = await lease(s, 'alice');
+  const b = await lease(s, 'bob');
+  const held = (await s.call('claim.acquire', { lease: b, paths: ['src'] })).claim;
+  await create(s, { title: 't', paths: ['src/a.ts'] });
+  const r = await s.rpc('task.claim', { lease: a });
+  expect(r.error).toMatchObject({ code: 1003, message: `every ready task touches paths held by others: task T1: src/a.ts is held by bob (claim ${held.id})` });
+});

@@ -52,6 +52,7 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Sq
       FROM claims c INDEXED BY claims_active_lease JOIN leases l ON l.lease_id = c.lease_id
       WHERE c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now) AND l.state = 'active' AND l.expires_at > @now`),
   };
+    setPaths: db.prepare('UPDATE claims SET paths = ? WHERE id = ?'),
   return {
     nextFence,
     insert: (row, patterns) => {
@@ -70,6 +71,11 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Sq
     liveForTask: (task, now) => q.liveForTask.get({ task, now }) as ClaimRow | undefined,
     candidates: (prefix, now) => {
       const segments = prefix === '' ? [] : prefix.split('/');
+    setPaths: (id, paths, patterns) => {
+      q.setPaths.run(paths, id);
+      q.deletePaths.run(id);
+      for (const p of patterns) q.insertPath.run(id, p.pattern, p.prefix);
+    },
       const ancestors = [''];
       for (let i = 1; i <= segments.length; i++) ancestors.push(segments.slice(0, i).join('/'));
       // Under '' is every non-empty prefix; under 'a/b' is 'a/b/…' ('0' sorts right after '/').
