@@ -102,7 +102,7 @@ export const claimMethods = [
   defineMethod({
     name: 'claim.check',
     kind: 'query',
-    summary: 'Is each path free of other holders? What a git hook asks before a commit.',
+    summary: 'Is each path free of other holders? One answer per path, in request order. What a git hook asks before a commit.',
     params: { paths: PathList, lease: Type.Optional(LeaseSecret) },
     result: {
       paths: Type.Array(Type.Object({ path: Type.String(), free: Type.Boolean(), holders: Type.Array(Holder) }, { additionalProperties: false })),
@@ -112,7 +112,8 @@ export const claimMethods = [
     handler: (ctx, p) => {
       // A query: the lease only says whose claims count as one's own; it is not renewed here.
       const leaseId = p.lease === undefined ? '' : peekLease(ctx, p.lease).lease_id;
-      const paths = normalizeClaimPaths(p.paths);
+      // One answer per requested path, in request order (a hook pairs them with its files).
+      const paths = p.paths.map((path, i) => normalizeClaimPath(path, `paths.${i}`));
       return {
         paths: paths.map((path) => {
           const holders = findConflicts(ctx, { leaseId, paths: [path], mode: 'exclusive', task: null }).map(({ resource: _r, ...h }) => h);

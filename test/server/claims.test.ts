@@ -137,8 +137,8 @@ test('claim.check names other holders and ignores the asking lease', async () =>
   const { claim } = await s.call('claim.acquire', { lease: a, paths: ['src/*.ts'], mode: 'shared' });
   const seen = await s.call('claim.check', { paths: ['src/a.ts', 'README.md'] });
   expect(seen.paths).toEqual([
-    { path: 'README.md', free: true, holders: [] },
     { path: 'src/a.ts', free: false, holders: [{ claim_id: claim.id, agent: 'alice', mode: 'shared', ttl_remaining_ms: 60_000 }] },
+    { path: 'README.md', free: true, holders: [] },
   ]);
   expect((await s.call('claim.check', { paths: ['src/a.ts'], lease: a })).paths[0].free).toBe(true);
   expect((await s.call('claim.check', { paths: ['src/a.ts'], lease: b })).paths[0].free).toBe(false);
@@ -230,4 +230,49 @@ test('a lease bound to a pid is revoked, with its claims, soon after that proces
     ['claim.released', claim.id],
     ['lease.revoked', `process ${child.pid} is gone`],
   ]);
+});
+
+test('claim.check answers each requested path in request order, normalised, repeats included', async () => {
+  const s = await startTestServer();
+  const a = await agent(s, 'alice');
+  const { claim } = await s.call('claim.acquire', { lease: a, paths: ['src/b.ts'] });
+  const held = { free: false, holders: [{ claim_id: claim.id, agent: 'alice', mode: 'exclusive', ttl_remaining_ms: 60_000 }] };
+  const free = { free: true, holders: [] };
+  const seen = await s.call('claim.check', { paths: ['zz.md', './src//b.ts', 'src/a.ts', 'src/b.ts', 'a.md'] });
+  expect(seen.paths).toEqual([
+    { path: 'zz.md', ...free },
+    { path: 'src/b.ts', ...held },
+    { path: 'src/a.ts', ...free },
+    { path: 'src/b.ts', ...held },
+    { path: 'a.md', ...free },
+  ]);
+  // Bad input still names the element, by its index in the request.
+  expect((await s.rpc('claim.check', { paths: ['ok.ts', 'b.ts', '../out'] })).error).toMatchObject({ code: -32602, data: { field: 'paths.2' } });
+});
+
+// Issue 10: every code point. U+10FFFF is the greatest code point (and its UTF-8 the greatest
+// bytes); a claim on a name that starts with it must be seen by patterns with no static prefix.
+test('a claim on a path starting with U+10FFFF blocks **, *, *.ts and shows in claim.check', async () => {
+  const s = await startTestServer();
+  const a = await agent(s, 'alice');
+  const b = await agent(s, 'bob');
+  const top = (await s.call('claim.acquire', { lease: a, paths: ['\u{10FFFF}.ts'] })).claim;
+  const deep = (await s.call('claim.acquire', { lease: a, paths: ['\u{10FFFF}/x/y.md'] })).claim;
+  const before = (await s.call('audit.verify')).count;
+  for (const [paths, ids] of [
+    [['**'], [top.id, deep.id]],
+    [['*'], [top.id, deep.id]],
+    [['*.ts'], [top.id]],
+    [['*/x/*.md'], [top.id, deep.id]], // a file's name may also be a folder's (DESIGN §4)
+    [['*.md'], []],
+  ] as const) {
+    const check = (await s.call('claim.check', { paths, lease: b })).paths[0];
+    expect(check.holders.map((h: { claim_id: string }) => h.claim_id), JSON.stringify(paths)).toEqual(ids);
+    if (ids.length === 0) continue;
+    const r = await s.rpc('claim.acquire', { lease: b, paths });
+    expect(r.error?.data, JSON.stringify(paths)).toMatchObject({ code: 'CONFLICT' });
+    expect(r.error.data.conflicts.map((c: { claim_id: string }) => c.claim_id), JSON.stringify(paths)).toEqual(ids);
+  }
+  expect((await s.call('audit.verify')).count).toBe(before);
+  expect((await s.call('claim.list', { agent: 'bob' })).claims).toEqual([]);
 });

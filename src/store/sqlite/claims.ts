@@ -15,15 +15,26 @@ export const LIVE_CLAIM = `c.state = 'active' AND (c.expires_at IS NULL OR c.exp
 
 /**
  * Live claim patterns whose prefix is an ancestor-or-equal of a prefix (@ancestors, a JSON array)
- * or lies strictly under it (@lo…@hi): two index lookups, never a scan of every claim
- * (test/unit/claim-index.test.ts checks the query plan).
+ * or lies strictly under it: two index lookups, never a scan of every claim
+ * (test/unit/claim-index.test.ts checks the query plans).
  */
-export const CANDIDATES_SQL = `WITH hits(claim_id, pattern) AS (
+const candidatesSql = (under: string) => `WITH hits(claim_id, pattern) AS (
     SELECT claim_id, pattern FROM claim_paths WHERE prefix IN (SELECT value FROM json_each(@ancestors))
     UNION ALL
-    SELECT claim_id, pattern FROM claim_paths WHERE prefix > @lo AND prefix < @hi)
+    SELECT claim_id, pattern FROM claim_paths ${under})
   SELECT c.*, h.pattern AS matched_pattern FROM hits h JOIN claims c ON c.id = h.claim_id
   WHERE ${LIVE_CLAIM} ORDER BY c.fence`;
+
+/** Under a non-empty prefix `p`: `p/…`, the range (@lo, @hi) = (`p/`, `p0`). */
+export const CANDIDATES_SQL = candidatesSql('WHERE prefix > @lo AND prefix < @hi');
+
+/**
+ * Under the empty prefix: every non-empty prefix, with no upper bound. No string bounds them
+ * all: SQLite compares TEXT as UTF-8 bytes, and a bound of U+10FFFF missed every prefix that
+ * starts with U+10FFFF (issue 10). Without a bound the planner would rather walk every claim ever
+ * made by fence and look its patterns up; the index hint keeps it on the live patterns' index.
+ */
+export const CANDIDATES_UNDER_ROOT_SQL = candidatesSql("INDEXED BY claim_paths_prefix WHERE prefix > ''");
 
 export function sqliteClaims(db: Database.Database, nextFence: () => number): SqliteClaimStore {
   const q = {
@@ -38,8 +49,10 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Sq
     live: liveStatements(db),
     liveForTask: db.prepare(`SELECT c.* FROM claims c WHERE c.task_id = @task AND ${LIVE_CLAIM} LIMIT 1`),
     candidates: db.prepare(CANDIDATES_SQL),
+    candidatesUnderRoot: db.prepare(CANDIDATES_UNDER_ROOT_SQL),
     activeOfLease: db.prepare("SELECT * FROM claims WHERE lease_id = ? AND state = 'active' ORDER BY fence"),
     due: db.prepare("SELECT * FROM claims WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at"),
+    setPaths: db.prepare('UPDATE claims SET paths = ? WHERE id = ?'),
     renew: db.prepare('UPDATE claims SET renewed_at = ?, expires_at = ? WHERE id = ?'),
     end: db.prepare('UPDATE claims SET state = ?, ended_at = ?, end_reason = ? WHERE id = ?'),
     endedBefore: db.prepare(`SELECT id FROM claims c WHERE state <> 'active' AND ended_at < ?
@@ -52,12 +65,16 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Sq
       FROM claims c INDEXED BY claims_active_lease JOIN leases l ON l.lease_id = c.lease_id
       WHERE c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now) AND l.state = 'active' AND l.expires_at > @now`),
   };
-    setPaths: db.prepare('UPDATE claims SET paths = ? WHERE id = ?'),
   return {
     nextFence,
     insert: (row, patterns) => {
       q.insert.run(row);
       for (const p of patterns) q.insertPath.run(row.id, p.pattern, p.prefix);
+    },
+    setPaths: (id, paths, patterns) => {
+      q.setPaths.run(paths, id);
+      q.deletePaths.run(id);
+      for (const p of patterns) q.insertPath.run(id, p.pattern, p.prefix);
     },
     byId: (id) => q.byId.get(id) as ClaimRow | undefined,
     live: (query: ClaimQuery) => {
@@ -71,18 +88,15 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Sq
     liveForTask: (task, now) => q.liveForTask.get({ task, now }) as ClaimRow | undefined,
     candidates: (prefix, now) => {
       const segments = prefix === '' ? [] : prefix.split('/');
-    setPaths: (id, paths, patterns) => {
-      q.setPaths.run(paths, id);
-      q.deletePaths.run(id);
-      for (const p of patterns) q.insertPath.run(id, p.pattern, p.prefix);
-    },
       const ancestors = [''];
       for (let i = 1; i <= segments.length; i++) ancestors.push(segments.slice(0, i).join('/'));
-      // Under '' is every non-empty prefix; under 'a/b' is 'a/b/…' ('0' sorts right after '/').
-      const [lo, hi] = prefix === '' ? ['', '\u{10FFFF}'] : [`${prefix}/`, `${prefix}0`];
-      return (q.candidates.all({ ancestors: JSON.stringify(ancestors), lo, hi, now }) as (ClaimRow & { matched_pattern: string })[]).map(
-        ({ matched_pattern, ...claim }) => ({ claim, pattern: matched_pattern }),
-      );
+      // Under 'a/b' is 'a/b/…': '0' is the byte right after '/', in UTF-8 as in UTF-16, so the
+      // range holds exactly the strings that continue 'a/b' with '/', whatever follows.
+      const rows =
+        prefix === ''
+          ? q.candidatesUnderRoot.all({ ancestors: JSON.stringify(ancestors), now })
+          : q.candidates.all({ ancestors: JSON.stringify(ancestors), lo: `${prefix}/`, hi: `${prefix}0`, now });
+      return (rows as (ClaimRow & { matched_pattern: string })[]).map(({ matched_pattern, ...claim }) => ({ claim, pattern: matched_pattern }));
     },
     activeOfLease: (leaseId) => q.activeOfLease.all(leaseId) as ClaimRow[],
     dueForExpiry: (now) => q.due.all(now) as ClaimRow[],
