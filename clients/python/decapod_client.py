@@ -26,6 +26,7 @@ The block between the GENERATED markers is written by ``scripts/generate-python-
 
 from __future__ import annotations
 
+import collections
 import http.client
 import itertools
 import json
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PROTOCOL",
     "METHODS",
+    "DEFAULT_KEEP_RECEIPTS",
     "Client",
     "EphemeralClient",
     "LeaseKeeper",
@@ -1320,6 +1322,8 @@ class _GeneratedMethods:
 _HEALTH_TIMEOUT_S = 1.0
 _SPAWN_TIMEOUT_S = 60.0  # `decapod env` waits up to 20 s itself (past a killed server's stale lock)
 _IDLE_RECONNECT_S = 30.0  # the server keeps idle connections ~72 s; reconnect well before that
+DEFAULT_KEEP_RECEIPTS = 1000  # receipts a Client keeps for verify_receipts() (about 300 kB)
+_MAX_KEEP_RECEIPTS = 10000  # what audit.verify takes in one call
 
 
 def project_root(explicit: Optional[str] = None, cwd: Optional[str] = None) -> str:
@@ -1539,11 +1543,17 @@ class Client(_GeneratedMethods):
         timeout: Optional[float] = None,
         decapod_bin: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
+        keep_receipts: int = DEFAULT_KEEP_RECEIPTS,
     ) -> None:
         """``root``: the project (default: the enclosing git repository's main worktree, else the
         current folder). ``spawn``: start a server when none runs (default: unless
         DECAPOD_NO_SPAWN=1). ``timeout``: seconds to wait for one answer (default: no limit, as
-        claim.acquire may wait). ``env``: the environment the decapod CLI is run with."""
+        claim.acquire may wait). ``env``: the environment the decapod CLI is run with.
+        ``keep_receipts``: how many receipts of its own mutations to keep for ``verify_receipts()``,
+        the newest ones (default 1000, at most 10000, 0 keeps none)."""
+        if isinstance(keep_receipts, bool) or not isinstance(keep_receipts, int) or not 0 <= keep_receipts <= _MAX_KEEP_RECEIPTS:
+            raise ValueError("keep_receipts: expected a whole number from 0 to {}, got {!r}".format(_MAX_KEEP_RECEIPTS, keep_receipts))
+        self._receipts: "collections.deque[Dict[str, Any]]" = collections.deque(maxlen=keep_receipts)
         self.root: str = project_root(root)
         self._env: Dict[str, str] = dict(os.environ if env is None else env)
         self._spawn: bool = spawn if spawn is not None else self._env.get("DECAPOD_NO_SPAWN") != "1"
@@ -1614,6 +1624,32 @@ class Client(_GeneratedMethods):
         if renew:
             keeper._start()
         return keeper
+
+    # -- receipts (DESIGN §11) ----------------------------------------------------------------
+
+    def receipts(self) -> List[Dict[str, Any]]:
+        """The receipts of this client's own mutations, oldest first: the newest ``keep_receipts``
+        of them (default 1000), kept in this process, outside the server's database."""
+        with self._lock:
+            return [dict(r) for r in self._receipts]
+
+    def verify_receipts(self) -> Dict[str, Any]:
+        """Holds the server's log to the kept receipts (``audit.verify`` with their seq and hash).
+        ``ok`` is False when the log contradicts any of them (rolled back, truncated or rewritten);
+        ``receipts["contradicted"]`` lists each one, and the result also says how the log stands
+        against its hash chain and its git checkpoints."""
+        kept = [{"seq": r["seq"], "hash": r["hash"]} for r in self.receipts()]
+        return dict(self._call("audit.verify", {"receipts": kept}))
+
+    def _keep_receipt(self, result: Any) -> None:
+        receipt = result.get("receipt") if isinstance(result, dict) else None
+        if not isinstance(receipt, dict) or not isinstance(receipt.get("seq"), int) or not isinstance(receipt.get("hash"), str):
+            return
+        with self._lock:
+            last = self._receipts[-1] if self._receipts else None
+            # A repeat answered from its idempotency record is the same receipt: kept once.
+            if self._receipts.maxlen and (last is None or (last["seq"], last["hash"]) != (receipt["seq"], receipt["hash"])):
+                self._receipts.append(dict(receipt))
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -1741,6 +1777,7 @@ class Client(_GeneratedMethods):
                 raise err
             if status != 200 or not isinstance(answer, dict) or "result" not in answer:
                 raise TransportError(None, None, "unexpected answer from {}: HTTP {} {!r}".format(info["url"], status, raw[:200]))
+            self._keep_receipt(answer["result"])
             return answer["result"]
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -1752,9 +1789,10 @@ def connect(
     timeout: Optional[float] = None,
     decapod_bin: Optional[str] = None,
     env: Optional[Mapping[str, str]] = None,
+    keep_receipts: int = DEFAULT_KEEP_RECEIPTS,
 ) -> Client:
     """A Client for ``root`` (see Client), with its server found or started now."""
-    return Client(root, spawn=spawn, timeout=timeout, decapod_bin=decapod_bin, env=env).connect()
+    return Client(root, spawn=spawn, timeout=timeout, decapod_bin=decapod_bin, env=env, keep_receipts=keep_receipts).connect()
 
 
 # ---------------------------------------------------------------------------------------------

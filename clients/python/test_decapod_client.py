@@ -403,6 +403,25 @@ class RealServerTests(unittest.TestCase):
         a, b = c.lease_grant(agent="idem2"), c.lease_grant(agent="idem2")
         self.assertNotEqual(a["lease_id"], b["lease_id"])
 
+    def test_receipts_of_own_mutations_are_kept_bounded_and_verified(self) -> None:
+        with dc.Client(eph().root, spawn=False, keep_receipts=2) as c:
+            lease = c.lease_grant(agent="keeper")["lease"]
+            c.task_create(lease=lease, title="kept one")
+            last = c.task_create(lease=lease, title="kept two")
+            c.task_list()  # a query: no receipt
+            kept = c.receipts()
+            self.assertEqual([r["op"] for r in kept], ["task.create", "task.create"])
+            self.assertEqual(kept[-1], last["receipt"])
+            check = c.verify_receipts()
+            self.assertTrue(check["ok"], check)
+            self.assertEqual(check["receipts"], {"checked": 2, "contradicted": []})
+        with dc.Client(eph().root, spawn=False, keep_receipts=0) as none:
+            none.lease_grant(agent="forgetful")
+            self.assertEqual(none.receipts(), [])
+        for bad in (-1, 10001, 1.5, True):
+            with self.assertRaises(ValueError):
+                dc.Client(eph().root, spawn=False, keep_receipts=bad)  # type: ignore[arg-type]
+
     def test_second_client_finds_the_same_server(self) -> None:
         with dc.connect(eph().root, spawn=False) as other:
             self.assertEqual(other.server["instance_id"], eph().server["instance_id"])
@@ -494,6 +513,41 @@ class RespawnTests(unittest.TestCase):
             self.assertEqual(titles.count("after the kill"), 1)
             self.assertEqual(c.task_get(task=task["id"])["task"]["title"], "after the kill")
             self.assertEqual(self._agents(c), ["survivor"])
+
+    def test_receipts_are_contradicted_after_the_database_is_rolled_back(self) -> None:
+        files = ("decapod.db", "decapod.db-wal", "decapod.db-shm")
+        with dc.start_ephemeral(decapod_bin=BIN) as c:
+            lease = c.lease_grant(agent="witness", ttl_ms=120_000)["lease"]
+            folder = os.path.join(c.root, ".decapod")
+            older = tempfile.mkdtemp()
+            try:
+                self._stop(c)
+                for f in files:
+                    if os.path.exists(os.path.join(folder, f)):
+                        shutil.copy(os.path.join(folder, f), older)
+                # The next calls start a new server on the same database.
+                later = [c.task_create(lease=lease, title="after the copy {}".format(i))["receipt"] for i in range(2)]
+                self.assertTrue(c.verify_receipts()["ok"])
+                self._stop(c)
+                for f in files:
+                    if os.path.exists(os.path.join(folder, f)):
+                        os.remove(os.path.join(folder, f))
+                    if os.path.exists(os.path.join(older, f)):
+                        shutil.copy(os.path.join(older, f), folder)
+                check = c.verify_receipts()  # a new server, on the older copy
+                self.assertFalse(check["ok"])
+                self.assertEqual(
+                    [(r["seq"], r["hash"], r["problem"]) for r in check["receipts"]["contradicted"]],
+                    [(r["seq"], r["hash"], "missing") for r in later],
+                )
+            finally:
+                shutil.rmtree(older, ignore_errors=True)
+
+    @staticmethod
+    def _stop(c: dc.Client) -> None:
+        pid = c.server["pid"]
+        c.server_shutdown()
+        wait_for(lambda: not dc._pid_alive(pid), "the server to exit")
 
     @staticmethod
     def _agents(c: dc.Client) -> typing.List[str]:

@@ -4,7 +4,8 @@ import { projectRoot } from '../../src/launcher/project-root.js';
 import type { ServerJson } from '../../src/lifecycle/run-files.js';
 import { Connection } from './connection.js';
 import { Lease, type HoldOptions } from './lease.js';
-import type { MethodName, Namespaces, ParamsArg, Result } from './types.js';
+import { ReceiptLog } from './receipts.js';
+import type { MethodName, Namespaces, ParamsArg, Receipt, Result } from './types.js';
 
 export interface ConnectOptions {
   /** the project root; default: the main worktree of the repository around the current folder, else the folder */
@@ -15,6 +16,8 @@ export interface ConnectOptions {
   env?: NodeJS.ProcessEnv;
   /** how long to wait for a server to become healthy, in ms; default 20 s */
   launchTimeoutMs?: number;
+  /** how many receipts of its own mutations the client keeps for verifyReceipts(), newest first; default 1000, at most 10 000, 0: none */
+  keepReceipts?: number;
 }
 
 /** What server.json advertises, without the token. */
@@ -37,6 +40,25 @@ export interface ClientCore {
    * const { url, pid } = await client.info();
    */
   info(): Promise<ServerInfo>;
+  /**
+   * The receipts of this client's own mutations, oldest first: the last `keepReceipts` (default
+   * 1000) of them. Kept in this process, outside the server's database.
+   *
+   * @example
+   * const kept = client.receipts(); // [{ seq, hash, op, at, inputs_hash, outputs_hash }, …]
+   */
+  receipts(): Receipt[];
+  /**
+   * Holds the server's log to the kept receipts (`audit.verify` with their seq and hash): `ok` is
+   * false when the log contradicts any of them (rolled back, truncated or rewritten), each one
+   * listed in `receipts.contradicted`; the result also says how the log stands against its
+   * chain and its git checkpoints.
+   *
+   * @example
+   * const v = await client.verifyReceipts();
+   * if (!v.ok) console.error(v.problem, v.receipts?.contradicted);
+   */
+  verifyReceipts(): Promise<Result<'audit.verify'>>;
   /**
    * Closes the client: pooled connections are dropped, later calls fail (TransportError code
    * `ECLOSED`), and leases held through it stop renewing (their `onLost` hears `closed`). Optional
@@ -79,12 +101,19 @@ export async function connect(opts: ConnectOptions = {}): Promise<DecapodClient>
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.launchTimeoutMs !== undefined ? { boundMs: opts.launchTimeoutMs } : {}),
   });
+  const kept = new ReceiptLog(opts.keepReceipts);
   await conn.server(); // fail here, not on the first call, when no server can be had
-  return buildClient(conn);
+  return buildClient(conn, kept);
 }
 
-function buildClient(conn: Connection): DecapodClient {
-  const call = ((method: string, params?: Record<string, unknown>) => conn.call(method, params)) as ClientCore['call'];
+function buildClient(conn: Connection, kept: ReceiptLog): DecapodClient {
+  // DESIGN §11: every mutation's receipt is kept, to hold the server's log to later.
+  const callAny = async (method: string, params?: Record<string, unknown>) => {
+    const result = await conn.call(method, params);
+    kept.note(result);
+    return result;
+  };
+  const call = callAny as ClientCore['call'];
   const core: ClientCore = {
     root: conn.root,
     call,
@@ -92,6 +121,9 @@ function buildClient(conn: Connection): DecapodClient {
       const { token: _token, ...info } = await conn.server();
       return info;
     },
+    receipts: () => kept.list(),
+    verifyReceipts: async () =>
+      (await conn.call('audit.verify', { receipts: kept.list().map(({ seq, hash }) => ({ seq, hash })) })) as Result<'audit.verify'>,
     close: () => conn.close(),
   };
   const client: Record<string, unknown> = { ...core };
@@ -102,7 +134,7 @@ function buildClient(conn: Connection): DecapodClient {
     const [ns, member] = [name.slice(0, dot), name.slice(dot + 1)];
     if (Object.hasOwn(core, ns)) throw new Error(`method ${name} collides with the client's own ${ns}`);
     const group = (client[ns] ??= {}) as Record<string, unknown>;
-    group[member] = (params?: Record<string, unknown>) => conn.call(name, params);
+    group[member] = (params?: Record<string, unknown>) => callAny(name, params);
   }
   const leaseGroup = (client.lease ??= {}) as Record<string, unknown>;
   const hold: LeaseHelpers['hold'] = async ({ onLost, ...params }) => {

@@ -104,10 +104,11 @@ async function serve(root: string, values: { 'idle-timeout'?: string; durability
   if (durability !== 'full' && durability !== 'normal') {
     throw new UsageError(`--durability: expected full or normal, got ${JSON.stringify(durability)}`);
   }
+  const checkpointEvery = checkpointEveryFromEnv();
   const { startServer, AlreadyServingError } = await import('../lifecycle/serve.js');
   let server;
   try {
-    server = await startServer({ root, idleTimeoutMs, durability, foreground: values.foreground });
+    server = await startServer({ root, idleTimeoutMs, durability, foreground: values.foreground, ...(checkpointEvery !== undefined ? { checkpointEvery } : {}) });
   } catch (err) {
     if (err instanceof AlreadyServingError) {
       process.stderr.write(`decapod serve: ${err.message}; not serving\n`);
@@ -121,6 +122,16 @@ async function serve(root: string, values: { 'idle-timeout'?: string; durability
   const reason = await server.stopped;
   // Exit now rather than when the last handle closes: a stopped server must never linger.
   process.exit(reason === 'lock-compromised' ? 1 : 0);
+}
+
+/** DECAPOD_CHECKPOINT_EVERY: events between automatic audit checkpoints (0: none); unset: the default. */
+function checkpointEveryFromEnv(): number | undefined {
+  const text = process.env.DECAPOD_CHECKPOINT_EVERY;
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d{1,9}$/.test(text)) {
+    throw new UsageError(`DECAPOD_CHECKPOINT_EVERY: expected a whole number of events from 0 (off) to 999999999, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
 }
 
 async function call(root: string, args: string[]): Promise<number> {

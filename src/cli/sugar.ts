@@ -41,6 +41,7 @@ export const SUGAR_OPTIONS: Record<string, (keyof SugarValues)[]> = {
   'proof run': ['follow'],
   'audit verify': [],
   'audit replay': [],
+  'audit checkpoint': [],
 };
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -190,6 +191,10 @@ export async function runSugar(command: string, root: string, v: SugarValues, ar
       print(result);
       return result.ok ? 0 : 1;
     }
+    case 'audit checkpoint':
+      if (args.length) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
+      print(await rpc('audit.checkpoint', {}));
+      return 0;
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

@@ -21,6 +21,7 @@ Agents (these act with DECAPOD_LEASE):
   decapod task done TASK [--summary TEXT]                   complete it (needs passing, fresh proofs)
   decapod proof run TASK GATE [--follow]                    Decapod runs the gate; exit 0 if it passed
   decapod audit verify | audit replay                       exit 1 if the log or its replay does not hold
+  decapod audit checkpoint                                  record the log's head on the git ref refs/decapod/audit
 
 Options:
   --root DIR   project root (default: the enclosing git repository's main worktree, else the cwd)
@@ -30,6 +31,7 @@ Environment:
   DECAPOD_NO_SPAWN=1    fail instead of starting a server
   DECAPOD_LEASE         the lease secret \`call\` acts with when params name none
   DECAPOD_BIN           the decapod executable clients spawn
+  DECAPOD_CHECKPOINT_EVERY  events between a server's automatic audit checkpoints (default 1000; 0: off)
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 not running / already served.
 `;

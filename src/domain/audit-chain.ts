@@ -103,3 +103,40 @@ export function verifyChain(store: Store): ChainReport {
   }
   return { ok: true, count, head: prevHash, redacted };
 }
+
+/** What a caller kept of a mutation's receipt: enough to hold the log to it later. */
+export interface KeptReceipt {
+  seq: number;
+  hash: string;
+}
+
+export interface Contradiction {
+  seq: number;
+  hash: string;
+  /** missing: the log has no event `seq` (rolled back or truncated); different: it has another one */
+  problem: 'missing' | 'different';
+  /** the hash the log has at `seq`, when it has one */
+  log_hash?: string;
+}
+
+/**
+ * DESIGN §11: each kept receipt the log contradicts, in the order given. A receipt is
+ * contradicted when the log no longer has its event, or has another event at its seq. A
+ * redacted event still has its hash, so redaction contradicts nothing.
+ */
+export function contradictedReceipts(store: Store, kept: readonly KeptReceipt[]): Contradiction[] {
+  const out: Contradiction[] = [];
+  for (const r of kept) {
+    const have = store.events.hashAt(r.seq);
+    if (have === undefined) out.push({ seq: r.seq, hash: r.hash, problem: 'missing' });
+    else if (have !== r.hash) out.push({ seq: r.seq, hash: r.hash, problem: 'different', log_hash: have });
+  }
+  return out;
+}
+
+/** One line saying how the log contradicts a kept `{seq, hash}`. */
+export function describeContradiction(c: Contradiction): string {
+  return c.problem === 'missing'
+    ? `the log has no event ${c.seq}: it was rolled back or truncated`
+    : `event ${c.seq} has hash ${c.log_hash}, not ${c.hash}: the history was rewritten`;
+}

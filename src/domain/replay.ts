@@ -104,6 +104,8 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
     s.claims.delete(d.claims);
     s.leases.delete(d.leases);
   },
+  // DESIGN §11: a checkpoint lives in git, not in the state; its event only records that it was taken.
+  'audit.checkpointed': () => {},
   'proof.recorded': (s, d, e) => s.proofs.insert(proofRow(d.proof as PublicProof, e.at)),
 };
 

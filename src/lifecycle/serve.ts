@@ -11,6 +11,7 @@ import { IdleWatch } from './idle-watch.js';
 import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
 import { acquireServerGuard, acquireServerLock, AlreadyLockedError, GuardBusyError } from './server-lock.js';
 import { startHousekeeping, type Retention } from './housekeeping.js';
+import { DEFAULT_CHECKPOINT_EVERY, startAutoCheckpoints } from './auto-checkpoint.js';
 import { WaitQueue } from '../methods/wait-queue.js';
 import { GateConfig } from '../workspace/gate-config.js';
 
@@ -25,6 +26,8 @@ export interface ServeOptions {
   retention?: Retention;
   /** how often the sweep runs on real time (default 1 s; tests with a manual clock go faster) */
   sweepEveryMs?: number;
+  /** events between automatic checkpoints of the audit log to refs/decapod/audit; 0: none (DESIGN §11) */
+  checkpointEvery?: number;
   /** called once the server has stopped, with why (tests keep the process alive) */
   onStopped?: (reason: string) => void;
 }
@@ -165,6 +168,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     opts.retention,
     opts.sweepEveryMs,
   );
+  const checkpoints = startAutoCheckpoints(ctx, opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, (err, when) =>
+    app.log.warn({ err, when }, 'audit checkpoint not taken'),
+  );
   idle.start();
 
   let resolveStopped!: (reason: string) => void;
@@ -178,6 +184,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       app.log.info({ reason }, 'stopping');
       await app.close(); // stop accepting; in-flight calls finish
       removeServerJsonIfOurs(paths, instanceId);
+      // DESIGN §11: the final head, anchored in git (bounded; never fails the stop). The next
+      // server waits for our lock, so this head is the last one.
+      await checkpoints.final().catch(() => {});
       store.close();
       await releaseLock();
       resolveStopped(reason);
@@ -190,6 +199,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     shuttingDown = true;
     idle.stop();
     housekeeping.stop();
+    checkpoints.stop();
     app.server.close();
     app.server.closeAllConnections();
     removeServerJsonIfOurs(paths, instanceId);

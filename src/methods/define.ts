@@ -61,7 +61,8 @@ export interface MethodDef<P extends TObject = TObject, R extends TObject = TObj
   /**
    * For mutations with slow work (running a gate, hashing files): done first, outside the
    * transaction, so the event loop stays free; its result reaches the handler, which re-checks
-   * everything it relies on inside the transaction.
+   * everything it relies on inside the transaction. A query may have one too (audit.verify reads
+   * git): it runs before the query's read snapshot.
    */
   prepare?: (ctx: MethodContext, params: Static<P>) => Promise<unknown>;
   handler(ctx: MethodContext, params: Static<P>, prepared?: unknown): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;

@@ -35,7 +35,7 @@ const groupOf = (store: unknown): GroupCommit | undefined =>
  * Resolves once no write group is open: a query then reads only committed state, and an error
  * found against a group's state is answered only once that state is durable.
  */
-async function settled(ctx: MethodContext): Promise<void> {
+export async function settled(ctx: MethodContext): Promise<void> {
   const group = groupOf(ctx.store);
   for (let pending = group?.pendingCommit(); pending; pending = group!.pendingCommit()) await pending.catch(() => {});
 }
@@ -69,10 +69,12 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
       validatorOf(method)(params);
       const p = params as Record<string, unknown>;
       if (method.kind === 'query') {
+        // A query's slow part (audit.verify reading git) comes first; the snapshot stays synchronous.
+        const prepared = method.prepare ? await method.prepare(ctx, p) : undefined;
         const group = groupOf(ctx.store);
-        if (!group) return { ok: true, result: await method.handler(ctx, p) };
+        if (!group) return { ok: true, result: await method.handler(ctx, p, prepared) };
         if (group.pendingCommit()) await settled(ctx);
-        return { ok: true, result: await group.snapshot(() => method.handler(ctx, p)) };
+        return { ok: true, result: await group.snapshot(() => method.handler(ctx, p, prepared)) };
       }
       let prepared: unknown;
       if (method.prepare) {

@@ -53,6 +53,8 @@ export interface EventStore {
   list(query: EventQuery): EventRow[];
   /** every event in seq order, streamed */
   all(): IterableIterator<EventRow>;
+  /** the hash of event `seq`, or undefined when the log has no such event */
+  hashAt(seq: number): string | undefined;
   count(): number;
 }
 

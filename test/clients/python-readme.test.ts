@@ -37,5 +37,7 @@ test('the Python README blocks run as pasted and tell the truth', () => {
   expect(r.stdout).toContain("{'docs/a.md': True, 'src/parser': True}");
   expect(r.stdout).toContain('claim.acquire is mutation audited: True');
   expect(r.stdout).toContain("NotFoundError 1002 NOT_FOUND {'code': 'NOT_FOUND', 'kind': 'task', 'id': 'T404'}");
+  expect(r.stdout).toContain('last receipt from lease.revoke');
+  expect(r.stdout).toContain('log holds: True contradicted: []');
   expect(r.stderr).toMatch(/^Ran 1 test in .*\n\nOK$/m); // the unittest example
 }, 120_000);

@@ -32,11 +32,18 @@ export interface TestServer {
  * manual clock. Closed when the test finishes.
  */
 export async function startTestServer(
-  opts: { idleTimeoutMs?: number; root?: string; retention?: Retention; sweepEveryMs?: number } = {},
+  opts: { idleTimeoutMs?: number; root?: string; retention?: Retention; sweepEveryMs?: number; checkpointEvery?: number } = {},
 ): Promise<TestServer> {
   const root = opts.root ?? tempRoot();
   const clock = new ManualClock(Date.now());
-  const server = await startServer({ root, idleTimeoutMs: opts.idleTimeoutMs ?? 3_600_000, clock, retention: opts.retention, sweepEveryMs: opts.sweepEveryMs });
+  const server = await startServer({
+    root,
+    idleTimeoutMs: opts.idleTimeoutMs ?? 3_600_000,
+    clock,
+    retention: opts.retention,
+    sweepEveryMs: opts.sweepEveryMs,
+    ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
+  });
   const { url, token } = server.info;
   let closed = false;
   const close = async () => {

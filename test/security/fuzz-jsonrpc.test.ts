@@ -97,6 +97,7 @@ function baselines(f: Fixture): Record<string, Record<string, unknown>> {
     'audit.list': {},
     'audit.verify': {},
     'audit.replay': {},
+    'audit.checkpoint': {},
   };
 }
 

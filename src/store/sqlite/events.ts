@@ -10,6 +10,7 @@ export function sqliteEvents(db: Database.Database): EventStore {
       AND (@subject IS NULL OR subject = @subject) AND (@agent IS NULL OR agent = @agent)
       ORDER BY seq LIMIT @limit`),
     all: db.prepare('SELECT * FROM events ORDER BY seq'),
+    hashAt: db.prepare('SELECT hash FROM events WHERE seq = ?').pluck(),
     count: db.prepare('SELECT count(*) AS n FROM events').pluck(),
   };
   return {
@@ -18,6 +19,7 @@ export function sqliteEvents(db: Database.Database): EventStore {
     list: (query: EventQuery) =>
       q.list.all({ since: query.since ?? 0, limit: query.limit, subject: query.subject ?? null, agent: query.agent ?? null }) as EventRow[],
     all: () => q.all.iterate() as IterableIterator<EventRow>,
+    hashAt: (seq) => q.hashAt.get(seq) as string | undefined,
     count: () => q.count.get() as number,
   };
 }
