@@ -162,6 +162,19 @@ test('task.update of a held task moves its claim to the new paths (same id and f
   expect((await s.call('claim.list', { agent: 'alice' })).claims).toEqual([]);
 });
 
+test('paths a held task gives up come free at once: a waiter for them is granted', async () => {
+  const s = await startTestServer();
+  const a = await lease(s, 'alice');
+  const b = await lease(s, 'bob');
+  await create(s, { title: 't', paths: ['src/a.ts'] });
+  await s.call('task.claim', { lease: a, task: 'T1' });
+  // Whether bob's request arrives before the update (then the update wakes it) or after, it is
+  // granted; with the claim left on src/a.ts it would time out with CONFLICT.
+  const waiting = s.rpc('claim.acquire', { lease: b, paths: ['src/a.ts'], wait_ms: 5_000 });
+  await s.call('task.update', { lease: a, task: 'T1', paths: ['src/b.ts'] });
+  expect((await waiting).result?.claim).toMatchObject({ agent: 'bob', paths: ['src/a.ts'] });
+});
+
 test('task.update to paths another lease holds is refused with CONFLICT and changes nothing', async () => {
   const s = await startTestServer();
   const a = await lease(s, 'alice');
