@@ -34,7 +34,7 @@ test('the Python README blocks run as pasted and tell the truth', () => {
   expect(r.stdout).toContain('bob is refused: CONFLICT held by alice');
   expect(r.stdout).toMatch(/^carol works on T1 Fix the parser fence \d+$/m);
   expect(r.stdout).toContain("still ready: ['Write the docs']");
-  expect(r.stdout).toContain("{'docs/a.md': True, 'src/parser': True}");
+  expect(r.stdout).toContain("{'src/parser': True, 'docs/a.md': True}");
   expect(r.stdout).toContain('claim.acquire is mutation audited: True');
   expect(r.stdout).toContain("NotFoundError 1002 NOT_FOUND {'code': 'NOT_FOUND', 'kind': 'task', 'id': 'T404'}");
   expect(r.stdout).toContain('last receipt from lease.revoke');
