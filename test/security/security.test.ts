@@ -534,7 +534,8 @@ test('proof gate commands come only from .decapod/config.json: no method takes a
     log.count('gates: smuggled commands refused');
   }
   const unknown = await s.rpc('proof.run', { lease, task: 'T1', gate: 'nope', fence: claim.fence });
-  expect(unknown.error).toMatchObject({ code: 1002, data: { code: 'NOT_FOUND', kind: 'gate' } });
+  // not in the task's proof plan (nor in the config): refused before anything runs
+  expect(unknown.error).toMatchObject({ code: -32602, data: { code: 'INVALID_PARAMS', field: 'gate' } });
   expect(await auditHead(s)).toBe(head);
   expect(existsSync(join(s.root, 'PWNED'))).toBe(false);
   expect((await ok(s, 'server.status')).pid).toBe(process.pid);
