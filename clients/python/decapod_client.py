@@ -761,6 +761,8 @@ class GateListResultGatesItem(TypedDict):
     attest: Literal["server", "any"]
     output_cap_bytes: int
     description: str
+    # globs the gate reads beyond the task’s paths; its proofs’ digests cover them
+    inputs: List[str]
 
 
 class GateListResult(TypedDict):
@@ -799,8 +801,12 @@ class Proof(TypedDict):
     output_sha256: str
     output_bytes: int
     truncated: bool
-    # content digest of the task’s paths when it ran
+    # content digest of the task’s paths and the gate’s inputs when the run started
     digest: str
+    # false when covered files were written while the gate ran: the proof then vouches for nothing
+    counts: bool
+    # the covered files written while the gate ran ([] when it counts)
+    changed_during_run: List[str]
     attested_by: Literal["server", "agent"]
     agent: str
     created_at: str
@@ -895,22 +901,76 @@ class AuditListResult(TypedDict):
     next: Optional[int]
 
 
-class AuditVerifyParams(TypedDict):
-    pass
+# the seq and hash of a receipt a caller kept
+class AuditVerifyParamsReceiptsItem(TypedDict):
+    seq: int
+    # sha256, lowercase hex
+    hash: str
+
+
+class AuditVerifyParams(TypedDict, total=False):
+    # receipts kept from earlier mutations ({seq, hash}), at most 10000
+    receipts: List[AuditVerifyParamsReceiptsItem]
+
+
+# the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+class _AuditVerifyResultCheckpointRequired(TypedDict):
+    ref: str
+    # false when the log contradicts a checkpoint of the ref, or the ref cannot be read
+    ok: bool
+    # checkpoints of the ref’s history held against the log
+    checked: int
+
+
+class AuditVerifyResultCheckpoint(_AuditVerifyResultCheckpointRequired, total=False):
+    # the newest checkpoint the log contradicts, else the newest one
+    commit: str
+    seq: int
+    hash: str
+    # why ok is false
+    problem: str
+    # why nothing was checked (no checkpoint yet, not a git repository)
+    note: str
+
+
+class _AuditVerifyResultReceiptsContradictedItemRequired(TypedDict):
+    seq: int
+    hash: str
+    # missing: the log has no event seq (rolled back or truncated); different: it has another event there
+    problem: Literal["missing", "different"]
+
+
+class AuditVerifyResultReceiptsContradictedItem(_AuditVerifyResultReceiptsContradictedItemRequired, total=False):
+    # the hash the log has at seq
+    log_hash: str
+
+
+# present when receipts were given
+class AuditVerifyResultReceipts(TypedDict):
+    checked: int
+    # in the order given
+    contradicted: List[AuditVerifyResultReceiptsContradictedItem]
 
 
 class _AuditVerifyResultRequired(TypedDict):
+    # the chain holds, and no checkpoint and no kept receipt is contradicted
     ok: bool
     count: int
     # hash of the last good event
     head: str
     # events whose payload was erased (not tampering)
     redacted: int
+    # the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+    checkpoint: AuditVerifyResultCheckpoint
 
 
 class AuditVerifyResult(_AuditVerifyResultRequired, total=False):
+    # the first event of the chain that does not hold
     first_bad_seq: int
+    # the first thing that does not hold: the chain, else a checkpoint, else a receipt
     problem: str
+    # present when receipts were given
+    receipts: AuditVerifyResultReceipts
 
 
 class AuditReplayParams(TypedDict):
@@ -925,9 +985,31 @@ class AuditReplayResultFirstDifference(TypedDict):
     replay: Optional[Dict[str, Any]]
 
 
-# the hash chain, verified on the way
+# the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+class _AuditReplayResultChainCheckpointRequired(TypedDict):
+    ref: str
+    # false when the log contradicts a checkpoint of the ref, or the ref cannot be read
+    ok: bool
+    # checkpoints of the ref’s history held against the log
+    checked: int
+
+
+class AuditReplayResultChainCheckpoint(_AuditReplayResultChainCheckpointRequired, total=False):
+    # the newest checkpoint the log contradicts, else the newest one
+    commit: str
+    seq: int
+    hash: str
+    # why ok is false
+    problem: str
+    # why nothing was checked (no checkpoint yet, not a git repository)
+    note: str
+
+
+# the hash chain and its checkpoints, verified on the way (as audit.verify does)
 class _AuditReplayResultChainRequired(TypedDict):
     ok: bool
+    # the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+    checkpoint: AuditReplayResultChainCheckpoint
 
 
 class AuditReplayResultChain(_AuditReplayResultChainRequired, total=False):
@@ -941,12 +1023,33 @@ class _AuditReplayResultRequired(TypedDict):
     events: int
     live_digest: str
     replay_digest: str
-    # the hash chain, verified on the way
+    # the hash chain and its checkpoints, verified on the way (as audit.verify does)
     chain: AuditReplayResultChain
 
 
 class AuditReplayResult(_AuditReplayResultRequired, total=False):
     first_difference: AuditReplayResultFirstDifference
+
+
+class AuditCheckpointParams(TypedDict, total=False):
+    # a repeat with the same key returns the first result and writes nothing
+    idempotency_key: str
+
+
+class AuditCheckpointResultCheckpoint(TypedDict):
+    ref: str
+    # the checkpoint commit (push the ref to anchor it remotely)
+    commit: str
+    # the head recorded: the last event before this call’s own
+    seq: int
+    hash: str
+    # false when the ref already recorded every event but checkpoints: no commit was made
+    written: bool
+
+
+class AuditCheckpointResult(TypedDict):
+    checkpoint: AuditCheckpointResultCheckpoint
+    receipt: Receipt
 
 
 # What each method is: "audited" mutations get an idempotency_key from the client so a retry never
@@ -962,7 +1065,7 @@ METHODS: Dict[str, MethodInfo] = {
     "task.create": {"kind": "mutation", "audited": True, "lease": "optional", "summary": "Adds a task: a unit of intent with its paths, dependencies and proof plan."},
     "task.get": {"kind": "query", "audited": False, "lease": "none", "summary": "One task, with its holder (agent, lease, claim, fence) while someone works on it."},
     "task.list": {"kind": "query", "audited": False, "lease": "none", "summary": "Tasks by priority then age; `ready` = open, dependencies done, unclaimed. Page with next_cursor."},
-    "task.update": {"kind": "mutation", "audited": True, "lease": "required", "summary": "Changes an open task. Only its holder may change a held task."},
+    "task.update": {"kind": "mutation", "audited": True, "lease": "required", "summary": "Changes an open task. Only its holder may change a held task; new paths move its claim with them (CONFLICT if another lease holds them)."},
     "task.claim": {"kind": "mutation", "audited": True, "lease": "required", "summary": "Claims a task and its paths atomically; without `task`, the best ready one whose paths are free."},
     "task.complete": {"kind": "mutation", "audited": True, "lease": "required", "summary": "Marks the task done: only its holder, with the current fence, when every gate of its plan has a passing, fresh proof."},
     "task.cancel": {"kind": "mutation", "audited": True, "lease": "required", "summary": "Cancels an open task (releasing its claim). Only its holder may cancel a held task."},
@@ -971,7 +1074,7 @@ METHODS: Dict[str, MethodInfo] = {
     "claim.renew": {"kind": "mutation", "audited": False, "lease": "required", "summary": "Extends a time-boxed claim by its own ttl_ms (and renews its lease). Refused once the claim is lost."},
     "claim.release": {"kind": "mutation", "audited": True, "lease": "required", "summary": "Gives a claim up. Only its holder, with its current fence."},
     "claim.list": {"kind": "query", "audited": False, "lease": "none", "summary": "Live claims, optionally of one agent, one task, or touching one path."},
-    "claim.check": {"kind": "query", "audited": False, "lease": "optional", "summary": "Is each path free of other holders? What a git hook asks before a commit."},
+    "claim.check": {"kind": "query", "audited": False, "lease": "optional", "summary": "Is each path free of other holders? One answer per path, in request order. What a git hook asks before a commit."},
     "claim.validate": {"kind": "query", "audited": False, "lease": "none", "summary": "Is this fence still current for this claim? For hooks and tools that write on an agent’s behalf."},
     "gate.list": {"kind": "query", "audited": False, "lease": "none", "summary": "The gates of .decapod/config.json (written by people, never over RPC), and any problem with the file."},
     "proof.run": {"kind": "mutation", "audited": True, "lease": "required", "summary": "Decapod runs the gate in the root for the task’s holder, bounded by its timeout, and records the proof."},
@@ -980,8 +1083,9 @@ METHODS: Dict[str, MethodInfo] = {
     "proof.get": {"kind": "query", "audited": False, "lease": "none", "summary": "One proof, where its captured output lives, and the output’s tail."},
     "proof.verify": {"kind": "query", "audited": False, "lease": "none", "summary": "Re-hashes a proof’s artifact and record; reports each mismatch."},
     "audit.list": {"kind": "query", "audited": False, "lease": "none", "summary": "Audit events after `since`, oldest first; page on with `next`."},
-    "audit.verify": {"kind": "query", "audited": False, "lease": "none", "summary": "Walks the hash chain and names the first event that does not hold."},
+    "audit.verify": {"kind": "query", "audited": False, "lease": "none", "summary": "Walks the hash chain and names the first event that does not hold; holds the log to the checkpoints on refs/decapod/audit and to the receipts callers kept, reporting each one it contradicts."},
     "audit.replay": {"kind": "query", "audited": False, "lease": "none", "summary": "Rebuilds the state from the log in a scratch store and compares it with the live state."},
+    "audit.checkpoint": {"kind": "mutation", "audited": True, "lease": "none", "summary": "Records the head of the log outside the database, as a commit on the git ref refs/decapod/audit of the project’s repository; refused when the log contradicts the ref’s last checkpoint."},
 }
 
 
@@ -1083,6 +1187,9 @@ class _GeneratedMethods:
     def call(self, method: Literal["audit.replay"], params: Optional[AuditReplayParams] = None) -> AuditReplayResult: ...
 
     @overload
+    def call(self, method: Literal["audit.checkpoint"], params: Optional[AuditCheckpointParams] = None) -> AuditCheckpointResult: ...
+
+    @overload
     def call(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Any: ...
 
     def call(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Any:
@@ -1158,7 +1265,7 @@ class _GeneratedMethods:
         return self._call("task.list", _params({"status": status, "label": label, "agent": agent, "ready": ready, "limit": limit, "cursor": cursor}))
 
     def task_update(self, *, lease: str, task: str, title: Optional[str] = None, description: Optional[str] = None, priority: Optional[int] = None, labels: Optional[List[str]] = None, depends_on: Optional[List[str]] = None, paths: Optional[List[str]] = None, gates: Optional[List[str]] = None, parent: Optional[str] = None, idempotency_key: Optional[str] = None) -> TaskUpdateResult:
-        """task.update: Changes an open task. Only its holder may change a held task.
+        """task.update: Changes an open task. Only its holder may change a held task; new paths move its claim with them (CONFLICT if another lease holds them).
 
         lease: the secret lease string from lease.grant
         task: a task id such as T12
@@ -1242,7 +1349,7 @@ class _GeneratedMethods:
         return self._call("claim.list", _params({"agent": agent, "task": task, "path": path}))
 
     def claim_check(self, *, paths: List[str], lease: Optional[str] = None) -> ClaimCheckResult:
-        """claim.check: Is each path free of other holders? What a git hook asks before a commit.
+        """claim.check: Is each path free of other holders? One answer per path, in request order. What a git hook asks before a commit.
 
         paths: paths relative to the root: files, folders (contain everything under them) or globs
         lease: the secret lease string from lease.grant
@@ -1305,13 +1412,23 @@ class _GeneratedMethods:
         """
         return self._call("audit.list", _params({"since": since, "limit": limit, "task": task, "agent": agent}))
 
-    def audit_verify(self) -> AuditVerifyResult:
-        """audit.verify: Walks the hash chain and names the first event that does not hold."""
-        return self._call("audit.verify", _params({}))
+    def audit_verify(self, *, receipts: Optional[List[AuditVerifyParamsReceiptsItem]] = None) -> AuditVerifyResult:
+        """audit.verify: Walks the hash chain and names the first event that does not hold; holds the log to the checkpoints on refs/decapod/audit and to the receipts callers kept, reporting each one it contradicts.
+
+        receipts: receipts kept from earlier mutations ({seq, hash}), at most 10000
+        """
+        return self._call("audit.verify", _params({"receipts": receipts}))
 
     def audit_replay(self) -> AuditReplayResult:
         """audit.replay: Rebuilds the state from the log in a scratch store and compares it with the live state."""
         return self._call("audit.replay", _params({}))
+
+    def audit_checkpoint(self, *, idempotency_key: Optional[str] = None) -> AuditCheckpointResult:
+        """audit.checkpoint: Records the head of the log outside the database, as a commit on the git ref refs/decapod/audit of the project’s repository; refused when the log contradicts the ref’s last checkpoint.
+
+        idempotency_key: a repeat with the same key returns the first result and writes nothing
+        """
+        return self._call("audit.checkpoint", _params({"idempotency_key": idempotency_key}))
 # --- END GENERATED TYPES ---
 
 

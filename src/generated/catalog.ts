@@ -152,5 +152,10 @@ export const CATALOG: Record<string, CatalogEntry> = {
     "kind": "query",
     "audited": false,
     "lease": "none"
+  },
+  "audit.checkpoint": {
+    "kind": "mutation",
+    "audited": true,
+    "lease": "none"
   }
 };

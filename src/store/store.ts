@@ -163,10 +163,10 @@ export interface ClaimStore {
   /** the next fence: one counter for the whole store that only grows */
   nextFence(): number;
   insert(row: ClaimRow, patterns: { pattern: string; prefix: string }[]): void;
-  byId(id: string): ClaimRow | undefined;
-  /** live claims (active, lease alive, own deadline not passed) of these filters */
   /** replaces an active claim's paths (its JSON array and its pattern index rows); id and fence stay */
   setPaths(id: string, paths: string, patterns: { pattern: string; prefix: string }[]): void;
+  byId(id: string): ClaimRow | undefined;
+  /** live claims (active, lease alive, own deadline not passed) of these filters */
   live(query: ClaimQuery): ClaimRow[];
   /** the live claim on a task, if any */
   liveForTask(taskId: string, now: number): ClaimRow | undefined;
@@ -203,14 +203,14 @@ export interface ProofRow {
   output_bytes: number;
   truncated: number;
   digest: string;
-  attested_by: 'server' | 'agent';
-  agent: string;
-  created_at: number;
-  hash: string;
   /** 0: the content changed while the gate ran, so the proof does not count */
   counts: number;
   /** JSON array of the files written while the gate ran */
   changed_during_run: string;
+  attested_by: 'server' | 'agent';
+  agent: string;
+  created_at: number;
+  hash: string;
 }
 
 export interface ProofStore {

@@ -213,7 +213,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Changes an open task. Only its holder may change a held task. */
+        /** Changes an open task. Only its holder may change a held task; new paths move its claim with them (CONFLICT if another lease holds them). */
         post: operations["task.update"];
         delete?: never;
         options?: never;
@@ -366,7 +366,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Is each path free of other holders? What a git hook asks before a commit. */
+        /** Is each path free of other holders? One answer per path, in request order. What a git hook asks before a commit. */
         post: operations["claim.check"];
         delete?: never;
         options?: never;
@@ -519,7 +519,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Walks the hash chain and names the first event that does not hold. */
+        /** Walks the hash chain and names the first event that does not hold; holds the log to the checkpoints on refs/decapod/audit and to the receipts callers kept, reporting each one it contradicts. */
         post: operations["audit.verify"];
         delete?: never;
         options?: never;
@@ -544,6 +544,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/rpc/audit.checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Records the head of the log outside the database, as a commit on the git ref refs/decapod/audit of the project’s repository; refused when the log contradicts the ref’s last checkpoint. */
+        post: operations["audit.checkpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -553,7 +570,7 @@ export interface components {
             message: string;
             data: {
                 /** @enum {string} */
-                code: "PARSE_ERROR" | "INVALID_REQUEST" | "METHOD_NOT_FOUND" | "INVALID_PARAMS" | "INTERNAL_ERROR" | "LEASE_INVALID" | "NOT_FOUND" | "CONFLICT" | "NOT_HOLDER" | "FENCED_OUT" | "PROOF_REQUIRED" | "INVALID_STATE" | "PROOF_NOT_ALLOWED" | "BUSY" | "VERSION_MISMATCH" | "SHUTTING_DOWN";
+                code: "PARSE_ERROR" | "INVALID_REQUEST" | "METHOD_NOT_FOUND" | "INVALID_PARAMS" | "INTERNAL_ERROR" | "LEASE_INVALID" | "NOT_FOUND" | "CONFLICT" | "NOT_HOLDER" | "FENCED_OUT" | "PROOF_REQUIRED" | "INVALID_STATE" | "PROOF_NOT_ALLOWED" | "OUT_OF_BOUNDS" | "BUSY" | "VERSION_MISMATCH" | "SHUTTING_DOWN";
             } & {
                 [key: string]: unknown;
             };
@@ -1891,6 +1908,8 @@ export interface operations {
                             attest: "server" | "any";
                             output_cap_bytes: number;
                             description: string;
+                            /** @description globs the gate reads beyond the task’s paths; its proofs’ digests cover them */
+                            inputs: string[];
                         }[];
                         config_file: string;
                         /** @description why the file was rejected; the last good config keeps serving */
@@ -1946,8 +1965,12 @@ export interface operations {
                             output_sha256: string;
                             output_bytes: number;
                             truncated: boolean;
-                            /** @description content digest of the task’s paths when it ran */
+                            /** @description content digest of the task’s paths and the gate’s inputs when the run started */
                             digest: string;
+                            /** @description false when covered files were written while the gate ran: the proof then vouches for nothing */
+                            counts: boolean;
+                            /** @description the covered files written while the gate ran ([] when it counts) */
+                            changed_during_run: string[];
                             attested_by: "server" | "agent";
                             agent: string;
                             /** Format: date-time */
@@ -2028,8 +2051,12 @@ export interface operations {
                             output_sha256: string;
                             output_bytes: number;
                             truncated: boolean;
-                            /** @description content digest of the task’s paths when it ran */
+                            /** @description content digest of the task’s paths and the gate’s inputs when the run started */
                             digest: string;
+                            /** @description false when covered files were written while the gate ran: the proof then vouches for nothing */
+                            counts: boolean;
+                            /** @description the covered files written while the gate ran ([] when it counts) */
+                            changed_during_run: string[];
                             attested_by: "server" | "agent";
                             agent: string;
                             /** Format: date-time */
@@ -2098,8 +2125,12 @@ export interface operations {
                             output_sha256: string;
                             output_bytes: number;
                             truncated: boolean;
-                            /** @description content digest of the task’s paths when it ran */
+                            /** @description content digest of the task’s paths and the gate’s inputs when the run started */
                             digest: string;
+                            /** @description false when covered files were written while the gate ran: the proof then vouches for nothing */
+                            counts: boolean;
+                            /** @description the covered files written while the gate ran ([] when it counts) */
+                            changed_during_run: string[];
                             attested_by: "server" | "agent";
                             agent: string;
                             /** Format: date-time */
@@ -2152,8 +2183,12 @@ export interface operations {
                             output_sha256: string;
                             output_bytes: number;
                             truncated: boolean;
-                            /** @description content digest of the task’s paths when it ran */
+                            /** @description content digest of the task’s paths and the gate’s inputs when the run started */
                             digest: string;
+                            /** @description false when covered files were written while the gate ran: the proof then vouches for nothing */
+                            counts: boolean;
+                            /** @description the covered files written while the gate ran ([] when it counts) */
+                            changed_during_run: string[];
                             attested_by: "server" | "agent";
                             agent: string;
                             /** Format: date-time */
@@ -2262,7 +2297,14 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    /** @description receipts kept from earlier mutations ({seq, hash}), at most 10000 */
+                    receipts?: {
+                        seq: number;
+                        /** @description sha256, lowercase hex */
+                        hash: string;
+                    }[];
+                };
             };
         };
         responses: {
@@ -2273,14 +2315,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description the chain holds, and no checkpoint and no kept receipt is contradicted */
                         ok: boolean;
                         count: number;
                         /** @description hash of the last good event */
                         head: string;
                         /** @description events whose payload was erased (not tampering) */
                         redacted: number;
+                        /** @description the first event of the chain that does not hold */
                         first_bad_seq?: number;
+                        /** @description the first thing that does not hold: the chain, else a checkpoint, else a receipt */
                         problem?: string;
+                        /** @description the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11) */
+                        checkpoint: {
+                            ref: string;
+                            /** @description false when the log contradicts a checkpoint of the ref, or the ref cannot be read */
+                            ok: boolean;
+                            /** @description checkpoints of the ref’s history held against the log */
+                            checked: number;
+                            /** @description the newest checkpoint the log contradicts, else the newest one */
+                            commit?: string;
+                            seq?: number;
+                            hash?: string;
+                            /** @description why ok is false */
+                            problem?: string;
+                            /** @description why nothing was checked (no checkpoint yet, not a git repository) */
+                            note?: string;
+                        };
+                        /** @description present when receipts were given */
+                        receipts?: {
+                            checked: number;
+                            /** @description in the order given */
+                            contradicted: {
+                                seq: number;
+                                hash: string;
+                                /** @description missing: the log has no event seq (rolled back or truncated); different: it has another event there */
+                                problem: "missing" | "different";
+                                /** @description the hash the log has at seq */
+                                log_hash?: string;
+                            }[];
+                        };
                     };
                 };
             };
@@ -2323,16 +2397,88 @@ export interface operations {
                                 [key: string]: unknown;
                             } | null;
                         };
-                        /** @description the hash chain, verified on the way */
+                        /** @description the hash chain and its checkpoints, verified on the way (as audit.verify does) */
                         chain: {
                             ok: boolean;
                             first_bad_seq?: number;
                             problem?: string;
+                            /** @description the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11) */
+                            checkpoint: {
+                                ref: string;
+                                /** @description false when the log contradicts a checkpoint of the ref, or the ref cannot be read */
+                                ok: boolean;
+                                /** @description checkpoints of the ref’s history held against the log */
+                                checked: number;
+                                /** @description the newest checkpoint the log contradicts, else the newest one */
+                                commit?: string;
+                                seq?: number;
+                                hash?: string;
+                                /** @description why ok is false */
+                                problem?: string;
+                                /** @description why nothing was checked (no checkpoint yet, not a git repository) */
+                                note?: string;
+                            };
                         };
                     };
                 };
             };
             400: components["responses"]["Error"];
+        };
+    };
+    "audit.checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description a repeat with the same key returns the first result and writes nothing */
+                    idempotency_key?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description the result */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        checkpoint: {
+                            ref: string;
+                            /** @description the checkpoint commit (push the ref to anchor it remotely) */
+                            commit: string;
+                            /** @description the head recorded: the last event before this call’s own */
+                            seq: number;
+                            hash: string;
+                            /** @description false when the ref already recorded every event but checkpoints: no commit was made */
+                            written: boolean;
+                        };
+                        /** Receipt */
+                        receipt: {
+                            /** @description sequence number of the last audit event written */
+                            seq: number;
+                            /** @description hash of that event */
+                            hash: string;
+                            /** @description the method name */
+                            op: string;
+                            /** Format: date-time */
+                            at: string;
+                            /** @description sha256 of the canonical params, secrets removed */
+                            inputs_hash: string;
+                            /** @description sha256 of the canonical result, receipt removed */
+                            outputs_hash: string;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
 }
