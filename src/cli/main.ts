@@ -116,6 +116,9 @@ async function serve(root: string, values: { 'idle-timeout'?: string; durability
     }
     throw err;
   }
+  // `ps | grep decapod` finds it. On Linux the title overwrites the original argv, so it is cut to
+  // that length (a spawned server's argv, `node …/dist/cli.js serve --root ROOT`, is longer).
+  process.title = `decapod-server ${root}`;
   const { token: _token, ...shown } = server.info;
   process.stdout.write(`${JSON.stringify(shown)}\n`);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void server.stop(signal));

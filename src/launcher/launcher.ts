@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { ensureRunDir, readServerJson, runPaths, type RunPaths, type ServerJson } from '../lifecycle/run-files.js';
 import { packageRoot } from '../util/package-root.js';
 import { PROTOCOL } from '../version.js';
-import { httpJson } from './http-json.js';
+import { httpJson, TransportError } from './http-json.js';
 
 /** `decapod serve` exits with this when another server already holds the root. */
 export const EXIT_ALREADY_SERVING = 3;
@@ -14,7 +14,14 @@ export interface LaunchOptions {
   /** give up after this long (ms) */
   boundMs?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Told once per wait when the root's server is alive but not answering (stalled, e.g. SIGSTOP):
+   * the caller waits for it rather than replacing it. Default: a line on stderr.
+   */
+  onWaiting?: (server: { pid: number; root: string }) => void;
 }
+
+const sayWaiting = ({ pid }: { pid: number }) => void process.stderr.write(`decapod: server pid ${pid} is not answering; waiting…\n`);
 
 export class LaunchError extends Error {
   constructor(message: string, readonly code: 'NO_SERVER' | 'START_FAILED' | 'VERSION_MISMATCH', readonly data: Record<string, unknown> = {}) {
@@ -23,17 +30,23 @@ export class LaunchError extends Error {
 }
 
 const HEALTH_TIMEOUT_MS = 1_000;
-export const DEFAULT_LAUNCH_BOUND_MS = 20_000; // past the lock's stale time, so a killed server's root recovers
+export const DEFAULT_LAUNCH_BOUND_MS = 20_000; // a server start takes well under a second; a stalled one gets time to resume
 
 /** The advertised server, if it answers /healthz as itself (same instance, same root). */
 export async function findHealthy(root: string): Promise<ServerJson | undefined> {
+  const h = await checkHealth(root);
+  return h.healthy ? h.info : undefined;
+}
+
+/** healthy: answering as itself; silent: server.json names something that took no answer in time. */
+async function checkHealth(root: string): Promise<{ healthy: true; info: ServerJson } | { healthy: false; silent?: ServerJson }> {
   const info = readServerJson(runPaths(root));
-  if (!info) return undefined;
+  if (!info) return { healthy: false };
   try {
     const h = await httpJson('GET', `${info.url}/healthz`, { timeoutMs: HEALTH_TIMEOUT_MS });
     const body = h.body as { instance_id?: string; root?: string; protocol?: number } | null;
     // The server must be this root's: a server.json copied from another project names another root.
-    if (h.status !== 200 || body?.instance_id !== info.instance_id || info.root !== root || body.root !== root) return undefined;
+    if (h.status !== 200 || body?.instance_id !== info.instance_id || info.root !== root || body.root !== root) return { healthy: false };
     if (body.protocol !== PROTOCOL) {
       throw new LaunchError(
         `protocol mismatch: this client speaks protocol ${PROTOCOL}, the server for ${root} speaks ${body.protocol}`,
@@ -41,17 +54,20 @@ export async function findHealthy(root: string): Promise<ServerJson | undefined>
         { client: PROTOCOL, server: body.protocol },
       );
     }
-    return info;
+    return { healthy: true, info };
   } catch (err) {
     if (err instanceof LaunchError) throw err;
-    return undefined; // not answering as itself: never trusted, never signalled
+    // Not answering as itself: never trusted, never signalled.
+    return { healthy: false, ...(err instanceof TransportError && err.code === 'ETIMEDOUT' ? { silent: info } : {}) };
   }
 }
 
 /**
  * DESIGN §2: find a healthy server or spawn `decapod serve` detached, then wait with backoff up to
- * a bound. Racing callers converge: only one spawned server gets the lock, the rest exit. A server
- * whose lock is held is never replaced, even while it is slow to answer.
+ * a bound. Racing callers converge: only one spawned server gets the lock, the rest exit. Whether
+ * to spawn is the guard's to say (lifecycle/server-lock.ts): free, the last server is dead and is
+ * replaced at once (a kill -9 costs a server start, not a stale-lock wait); held, a live server
+ * (starting, slow or stalled) is waited for and never replaced.
  */
 export async function ensureServer(root: string, opts: LaunchOptions = {}): Promise<ServerJson> {
   const env = opts.env ?? process.env;
@@ -63,12 +79,14 @@ export async function ensureServer(root: string, opts: LaunchOptions = {}): Prom
   const deadline = Date.now() + bound;
   let child: { exited: boolean; code: number | null } | undefined;
   let delay = 10;
+  let waitedFor: number | undefined; // the pid we said we wait for
+  const onWaiting = opts.onWaiting ?? sayWaiting;
   const runDir = new RunDirWatch(paths);
 
   try {
     for (;;) {
-      const healthy = await findHealthy(root);
-      if (healthy) return healthy;
+      const health = await checkHealth(root);
+      if (health.healthy) return health.info;
       if (!mayspawn) {
         throw new LaunchError(`no decapod server is running for ${root} (DECAPOD_NO_SPAWN=1 forbids starting one)`, 'NO_SERVER', { root });
       }
@@ -79,11 +97,18 @@ export async function ensureServer(root: string, opts: LaunchOptions = {}): Prom
           log: paths.logFile,
         });
       }
-      // proper-lockfile and child_process load only on this path: a warm call never pays for them.
-      const { isServerLockHeld } = await import('../lifecycle/server-lock.js');
-      if ((!child || child.exited) && !(await isServerLockHeld(paths))) child = await spawnServer(root, env);
+      // SQLite (for the guard) and child_process load only on this path: a warm call never pays for them.
+      if (!child || child.exited) {
+        const { isServerGuardHeld } = await import('../lifecycle/server-lock.js');
+        if (!(await isServerGuardHeld(paths))) child = await spawnServer(root, env);
+        else if (health.silent && waitedFor === undefined) {
+          waitedFor = health.silent.pid;
+          onWaiting({ pid: waitedFor, root });
+        }
+      }
       if (Date.now() + delay > deadline) {
-        throw new LaunchError(`decapod server for ${root} did not become healthy within ${bound} ms; see ${paths.logFile}`, 'START_FAILED', {
+        const what = waitedFor === undefined ? 'did not become healthy' : `(pid ${waitedFor}) did not answer`;
+        throw new LaunchError(`decapod server for ${root} ${what} within ${bound} ms; see ${paths.logFile}`, 'START_FAILED', {
           log: paths.logFile,
         });
       }

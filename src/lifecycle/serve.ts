@@ -9,7 +9,7 @@ import { packageRoot } from '../util/package-root.js';
 import { PROTOCOL, VERSION } from '../version.js';
 import { IdleWatch } from './idle-watch.js';
 import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
-import { acquireServerGuard, acquireServerLock, AlreadyLockedError, GuardBusyError } from './server-lock.js';
+import { acquireServerLocks, AlreadyLockedError, type ServerLocks } from './server-lock.js';
 import { startHousekeeping, type Retention } from './housekeeping.js';
 import { DEFAULT_CHECKPOINT_EVERY, startAutoCheckpoints } from './auto-checkpoint.js';
 import { WaitQueue } from '../methods/wait-queue.js';
@@ -60,26 +60,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const instanceId = randomUUID();
   let onLockLost: (err: Error) => void = () => {};
-  let releaseLockFolder: () => Promise<void>;
+  let locks: ServerLocks;
   try {
-    releaseLockFolder = await acquireServerLock(paths, (err) => onLockLost(err));
+    locks = await acquireServerLocks(paths, (err) => onLockLost(err));
   } catch (err) {
     if (err instanceof AlreadyLockedError) throw new AlreadyServingError(readServerJson(paths)?.pid);
     throw err;
   }
-  let releaseGuard: () => void;
-  try {
-    releaseGuard = await acquireServerGuard(paths);
-  } catch (err) {
-    await releaseLockFolder().catch(() => {});
-    if (err instanceof GuardBusyError) throw new AlreadyServingError(readServerJson(paths)?.pid);
-    throw err;
-  }
-  // Both locks, released together: the folder first (what callers look at), then the guard.
-  const releaseLock = async () => {
-    await releaseLockFolder().catch(() => {}); // already gone if it was compromised
-    releaseGuard();
-  };
+  // The guard decides who serves (server-lock.ts); both are released together, the guard last.
+  const releaseLock = () => locks.release();
+  const releaseGuard = () => locks.releaseGuard();
 
   // Heavy modules load only once the lock is ours: racing losers exit without paying for them.
   const [{ openSqliteStore }, { createServer }, { METHODS }, { testClockMethods }] = await Promise.all([
@@ -204,7 +194,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     app.server.closeAllConnections();
     removeServerJsonIfOurs(paths, instanceId);
     store.close();
-    releaseGuard(); // the successor that took the lock folder may serve now
+    releaseGuard(); // the folder is not ours any more; the next caller may start a server
     resolveStopped('lock-compromised');
     opts.onStopped?.('lock-compromised');
   };

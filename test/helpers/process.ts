@@ -220,7 +220,10 @@ export function serverLog(root: string): string {
 /** True while the process exists and is not a zombie (PID 1 here may not reap orphans). */
 export const isAlive = isProcessAlive;
 
-/** pids of `decapod serve … --root ROOT` processes, from `ps -eo pid,args` */
+/**
+ * pids of `decapod serve … --root ROOT` processes, from `ps -eo pid,args`: as started, or once
+ * serving, under their process title `decapod-server ROOT`.
+ */
 export function serveProcesses(root: string): number[] {
   const ps = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
   if (ps.status !== 0) throw new Error(`ps failed: ${ps.stderr}`);
@@ -231,7 +234,8 @@ export function serveProcesses(root: string): number[] {
     const argv = m[2]!.split(/\s+/);
     const looksLikeDecapod = argv.some((a) => a.endsWith('/dist/cli.js') || a.endsWith('/bin/decapod'));
     const rootAt = argv.indexOf('--root');
-    if (looksLikeDecapod && argv.includes('serve') && rootAt >= 0 && argv[rootAt + 1] === root) {
+    const titled = m[2] === `decapod-server ${root}`;
+    if (titled || (looksLikeDecapod && argv.includes('serve') && rootAt >= 0 && argv[rootAt + 1] === root)) {
       const pid = Number(m[1]);
       if (isAlive(pid)) pids.push(pid);
     }
