@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CATALOG } from '../generated/catalog.js';
 import { findHealthy, EXIT_ALREADY_SERVING, LaunchError, ensureServer } from '../launcher/launcher.js';
-import { projectRoot } from '../launcher/project-root.js';
+import { projectRoot, RootNotFoundError } from '../launcher/project-root.js';
 import { callMethod, RpcError } from '../launcher/rpc-call.js';
 import { TransportError } from '../launcher/http-json.js';
 import { parseDuration } from '../util/duration.js';
@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  const root = projectRoot(process.cwd(), values.root);
+  const root = rootOf(values.root);
 
   if (sugar) return runSugar(sugar, root, values, sugar.includes(' ') ? rest.slice(1) : rest);
   switch (command) {
@@ -162,6 +162,16 @@ async function call(root: string, args: string[]): Promise<number> {
 
 const SERVE_OPTIONS = ['idle-timeout', 'durability', 'foreground'];
 
+/** A --root that is not a folder is the caller's mistake (exit 2, one line), never a stack trace. */
+function rootOf(explicit: string | undefined): string {
+  try {
+    return projectRoot(process.cwd(), explicit);
+  } catch (err) {
+    if (err instanceof RootNotFoundError) throw new UsageError(`--root ${err.message}`, false);
+    throw err;
+  }
+}
+
 /** Each command takes its own options: any other is a usage error, never silently ignored. */
 function onlyOptions(command: string, values: Record<string, unknown>): void {
   const allowed = new Set(['root', 'help', ...(command === 'serve' ? SERVE_OPTIONS : []), ...(SUGAR_OPTIONS[command] ?? [])]);
@@ -188,7 +198,8 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${JSON.stringify(err.toJSON(), null, 2)}\n`);
       process.exitCode = 1;
     } else if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(`decapod: ${(err as Error).message}\n(run 'decapod help' for usage)\n`);
+      const hint = !(err instanceof UsageError) || err.hint ? `(run 'decapod help' for usage)\n` : '';
+      process.stderr.write(`decapod: ${(err as Error).message}\n${hint}`);
       process.exitCode = 2;
     } else if (err instanceof LaunchError || err instanceof TransportError) {
       process.stderr.write(`decapod: ${err.message}\n`);

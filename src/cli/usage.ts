@@ -36,4 +36,12 @@ Environment:
 Exit codes: 0 ok, 1 error, 2 usage, 3 not running / already served.
 `;
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** `hint`: point at `decapod help` after the message (not when help cannot fix it, e.g. a missing --root folder) */
+  constructor(
+    message: string,
+    readonly hint = true,
+  ) {
+    super(message);
+  }
+}

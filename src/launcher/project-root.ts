@@ -9,7 +9,7 @@ type ChildProcessModule = typeof import('node:child_process');
  * shares one server; outside git, the folder itself. An explicit --root is taken as given.
  */
 export function projectRoot(cwd: string, explicit?: string): string {
-  if (explicit) return realpathSync(resolve(cwd, explicit));
+  if (explicit) return explicitRoot(resolve(cwd, explicit));
   const quick = mainWorktreeFromDisk(cwd);
   if (quick !== undefined) return quick;
   try {
@@ -25,6 +25,20 @@ export function projectRoot(cwd: string, explicit?: string): string {
     // not in a git repository (or no git): fall through to the folder itself
   }
   return realpathSync(resolve(cwd));
+}
+
+/** A root named by the caller that is not a folder (missing, or a file): theirs to fix. */
+export class RootNotFoundError extends Error {
+  constructor(readonly root: string, why: string) {
+    super(`${root} ${why}`);
+  }
+}
+
+function explicitRoot(dir: string): string {
+  const st = statOrUndefined(dir);
+  if (!st) throw new RootNotFoundError(dir, 'does not exist');
+  if (!st.isDirectory()) throw new RootNotFoundError(dir, 'is not a folder');
+  return realpathSync(dir);
 }
 
 /**

@@ -1,6 +1,7 @@
 // DESIGN §2 CLI contract: exit codes, error output, status/stop/env, DECAPOD_NO_SPAWN, DECAPOD_LEASE.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
   binPath,
@@ -62,6 +63,25 @@ describe('usage errors exit 2 and start nothing', () => {
     expect(arr.stderr).toContain('params must be a JSON object');
     const noMethod = await runDecapod(['call'], { root });
     expect(noMethod.code, describeRun(noMethod)).toBe(2);
+    expectNoServer(root);
+    expect(existsSync(runPaths(root).decapodDir)).toBe(false);
+  });
+});
+
+describe('--root naming something that is not a folder', () => {
+  test.each([
+    ['a missing folder', (root: string) => join(root, 'no-such-folder'), 'does not exist'],
+    ['a file', (root: string) => (writeFileSync(join(root, 'a-file'), ''), join(root, 'a-file')), 'is not a folder'],
+  ])('%s: a usage error, exit 2 with one line on stderr; nothing created, nothing started', async (_what, name, why) => {
+    const root = tempRoot();
+    const bad = name(root);
+    for (const args of [['call', 'server.status'], ['serve'], ['status'], ['task', 'list']]) {
+      const r = await runDecapod([...args, '--root', bad], { cwd: root });
+      expect(r.code, `${args.join(' ')}: ${describeRun(r)}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toBe(`decapod: --root ${bad} ${why}\n`);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+    expect(existsSync(join(root, 'no-such-folder'))).toBe(false);
     expectNoServer(root);
     expect(existsSync(runPaths(root).decapodDir)).toBe(false);
   });
