@@ -4,9 +4,13 @@
 //   npm run bench                  build, then the full run (< 5 min on 2 cores); writes
 //                                  bench/results.json and the table in BENCHMARKS.md
 //   npm run bench -- --quick       fewer rounds, shorter runs (< 1 min)
-//   node scripts/bench/run.mjs [--quick] [--out DIR]
+//   node scripts/bench/run.mjs [--quick] [--out DIR] [--only ID,…] [--compare-pkg DIR]
 //                                  --out DIR writes DIR/results.json and DIR/table.md instead,
 //                                  leaving bench/ and BENCHMARKS.md alone (the test uses it)
+//                                  --only runs the named scenarios (e.g. recovery); needs --out
+//                                  --compare-pkg DIR: the recovery scenario's baseline is the built
+//                                  package in DIR (say, an older checkout after `npm run build`),
+//                                  killed and recovered alternately with this one; needs --out
 //
 // Each scenario runs Decapod (A) and its baseline (B) alternately, A B A B, after one warm-up of
 // each, and reports medians with min–max and the ratio of the medians. Real processes, real HTTP
@@ -45,13 +49,19 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
 const NODE = process.execPath;
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' }, 'compare-pkg': { type: 'string' } },
+});
 const QUICK = args.quick === true;
+const ONLY = args.only ? new Set(args.only.split(',')) : undefined;
+if ((ONLY || args['compare-pkg']) && !args.out) throw new Error('--only and --compare-pkg write a partial or different table: give --out DIR');
+const COMPARE_BIN = args['compare-pkg'] ? join(resolve(args['compare-pkg']), 'bin', 'decapod') : undefined;
+if (COMPARE_BIN && !existsSync(COMPARE_BIN)) throw new Error(`--compare-pkg: no ${COMPARE_BIN}`);
 
 /** Sizes of the run. Full: ≥ 5 rounds each; quick: fewer and shorter, only to show it works. */
 const CFG = QUICK
-  ? { rounds: 2, seconds: 0.4, warmSeconds: 0.2, coldRounds: 2, cliRounds: 2, cliReps: 2, claims: 1_000, latencyCalls: 30, eProcesses: 3, rssRounds: 1 }
-  : { rounds: 5, seconds: 1.5, warmSeconds: 0.5, coldRounds: 9, cliRounds: 7, cliReps: 5, claims: 10_000, latencyCalls: 200, eProcesses: 12, rssRounds: 5 };
+  ? { rounds: 2, seconds: 0.4, warmSeconds: 0.2, coldRounds: 2, cliRounds: 2, cliReps: 2, claims: 1_000, latencyCalls: 30, eProcesses: 3, rssRounds: 1, kills: 3 }
+  : { rounds: 5, seconds: 1.5, warmSeconds: 0.5, coldRounds: 9, cliRounds: 7, cliReps: 5, claims: 10_000, latencyCalls: 200, eProcesses: 12, rssRounds: 5, kills: 20 };
 
 // Bounded in time whatever happens: stop everything and fail.
 const WATCHDOG_MS = QUICK ? 120_000 : 420_000;
@@ -637,6 +647,64 @@ async function heartbeats(P) {
   }
 }
 
+/**
+ * kill -9 of a root's server, then at once the next `decapod call server.status` in that root: wall
+ * time from the kill to that call's exit with an answer from a new server (its CLI start, the
+ * launcher finding the old one dead, a server start, the call). Kills land at varying moments of
+ * the lock folder's 1 s refresh. One measured kill per round, A B A B with --compare-pkg.
+ */
+async function recoveryAfterKill(P) {
+  log(`recovery after kill -9: ${CFG.kills} kills${COMPARE_BIN ? `, alternating with ${COMPARE_BIN}` : ''}`);
+  const env = cleanEnv();
+  const arms = [{ key: 'decapod', bin: P.bin }, ...(COMPARE_BIN ? [{ key: 'compare', bin: COMPARE_BIN }] : [])];
+  const servers = {};
+  const call = async (arm) => {
+    const r = await runTimed(NODE, [arm.bin, 'call', 'server.status'], { env, cwd: servers[arm.key].root, timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`recovery (${arm.key}): decapod call failed (${r.code}): ${r.stderr}`);
+    const { pid } = JSON.parse(r.stdout);
+    adoptPid(pid);
+    return pid;
+  };
+  let kill = 0;
+  const killAndCall = (arm) => async () => {
+    await sleep(100 + ((kill++ * 379) % 900)); // not timed: where in the refresh cycle the kill lands
+    const victim = servers[arm.key].pid;
+    const start = process.hrtime.bigint();
+    process.kill(victim, 'SIGKILL');
+    const pid = await call(arm);
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    if (pid === victim) throw new Error(`recovery (${arm.key}): answered by the killed pid ${victim}`);
+    forgetPid(victim);
+    servers[arm.key].pid = pid;
+    return ms;
+  };
+  try {
+    for (const arm of arms) {
+      servers[arm.key] = { root: freshRoot('decapod-bench-kill-') };
+      servers[arm.key].pid = await call(arm);
+    }
+    const v = await alternate(
+      arms.map((arm) => ({ key: arm.key, run: killAndCall(arm) })),
+      CFG.kills,
+    );
+    const withP90 = (values) => ({ ...summary(values), p90: percentile(values, 90) });
+    record({
+      id: 'recovery-kill9',
+      title: `recovery after \`kill -9\` of the server: the kill → the next \`decapod call\` answered by a new server, wall time (${CFG.kills} kills)`,
+      unit: 'ms',
+      better: 'lower',
+      decapod: withP90(v.decapod),
+      baseline: COMPARE_BIN ? { label: `the package in ${args['compare-pkg']}`, ...withP90(v.compare) } : { label: 'limit', median: 1000, min: 1000, max: 1000, values: [1000] },
+      target: COMPARE_BIN ? null : { op: '<=', value: 1 },
+    });
+  } finally {
+    for (const s of Object.values(servers)) {
+      if (s.pid) await stopPid(s.pid);
+      removeTempDir(s.root);
+    }
+  }
+}
+
 async function rssIdle(P) {
   log('server RSS idle');
   const values = [];
@@ -676,7 +744,7 @@ function fmt(x) {
 
 function targetText(r) {
   if (!r.target) return '—';
-  if (r.baseline.label === 'limit') return `< ${r.baseline.median} MB`;
+  if (r.baseline.label === 'limit') return `< ${r.baseline.median} ${r.unit}`;
   const ratio = `${r.target.op === '>=' ? '≥' : '≤'} ${r.target.value}`;
   return r.target.absolute ? `${ratio}, < ${r.target.absolute.value} ${r.target.absolute.unit}` : ratio;
 }
@@ -687,7 +755,7 @@ function table(rows) {
     '|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    const range = (s) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}) ${r.unit}`;
+    const range = (s) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}${s.p90 === undefined ? '' : `, p90 ${fmt(s.p90)}`}) ${r.unit}`;
     const base = r.baseline.label === 'limit' ? `${r.baseline.median} ${r.unit}` : range(r.baseline);
     const met = r.met === null ? '—' : r.met ? 'yes' : '**no**';
     lines.push(`| ${r.title} | ${range(r.decapod)} | ${r.baseline.label} | ${base} | ${r.ratio.toFixed(2)} | ${targetText(r)} | ${met} |`);
@@ -717,9 +785,21 @@ function machine() {
 async function main() {
   const started = Date.now();
   const P = await preparePackage();
-  const scenarios = [warmRead, mutations, heartbeats, coldStart, cliWarm, python, claimLatency, versusProcessPerOp, rssIdle];
+  const scenarios = {
+    warmRead,
+    mutations,
+    heartbeats,
+    coldStart,
+    cliWarm,
+    python,
+    claimLatency,
+    versusProcessPerOp,
+    rssIdle,
+    recovery: recoveryAfterKill,
+  };
+  if (ONLY) for (const name of ONLY) if (!(name in scenarios)) throw new Error(`--only: no scenario ${name} (${Object.keys(scenarios).join(', ')})`);
   try {
-    for (const s of scenarios) await s(P);
+    for (const [name, s] of Object.entries(scenarios)) if (!ONLY || ONLY.has(name)) await s(P);
   } finally {
     await cleanup();
   }
@@ -735,6 +815,7 @@ async function main() {
     'mutations-vs-process-per-op',
     'rss-idle',
     'rss-load-64',
+    'recovery-kill9',
     'mutation-8-normal',
     'mutation-64-normal',
     'durability-8-full-vs-normal',

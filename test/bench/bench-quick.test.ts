@@ -25,6 +25,7 @@ const SCENARIOS = [
   'rss-idle',
   'rss-load-64',
   'heartbeat-64',
+  'recovery-kill9',
 ];
 
 const out = mkdtempSync(join(tmpdir(), 'decapod-bench-test-'));
