@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
+import { writeRecord } from './records.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
@@ -321,8 +322,6 @@ export async function within<T>(p: Promise<T>, timeoutMs: number, what: string):
 // ---------------------------------------------------------------------------------------------
 // Reliability tests (test/reliability/): seeded choices, direct calls, recorded figures
 // ---------------------------------------------------------------------------------------------
-// (an import here rather than above: this section is appended to a file others edit)
-import { writeFileSync } from 'node:fs';
 
 /** The clean CLI environment (no DECAPOD_* from ours, a 30 s idle safety net) plus `extra`. */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -382,14 +381,12 @@ export async function allAuditEvents(root: string): Promise<any[]> {
 }
 
 /**
- * Writes a run's figures to test/reliability/.last-run/NAME.json (not committed), for
- * RELIABILITY.md to cite, and prints them.
+ * Writes a run's figures to the records folder (test/helpers/records.ts: outside the checkout),
+ * for RELIABILITY.md to cite, and prints them.
  */
 export function recordFigures(name: string, figures: Record<string, unknown>): void {
-  const dir = join(REPO, 'test', 'reliability', '.last-run');
-  mkdirSync(dir, { recursive: true });
   const out = { test: name, recorded_at: new Date().toISOString(), node: process.version, ...figures };
-  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+  writeRecord('reliability', name, out);
   console.info(`[reliability] ${name}: ${JSON.stringify(figures)}`);
 }
 

@@ -1,11 +1,10 @@
 // Shared by the hostile-input and security tests (issue 7): bounded requests, the invariants every
 // fuzz case must keep, seeded case generation that collects violations instead of stopping at the
-// first, and the per-file run summary under test/security/.last-run/.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// first, and the per-file run summary in the records folder (test/helpers/records.ts).
 import { connect } from 'node:net';
-import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename } from 'node:path';
 import fc from 'fast-check';
+import { writeRecord } from '../helpers/records.js';
 import type { TestServer } from '../helpers/test-server.js';
 
 /** Every request gets this client-side bound: a bound on "answers at all", not a timing assertion. */
@@ -16,8 +15,6 @@ export const SEED = Number(process.env.DECAPOD_FUZZ_SEED ?? 20_260_007);
 /** DECAPOD_FUZZ_SCALE=4 runs four times as many cases per category (a longer local run). */
 export const SCALE = Number(process.env.DECAPOD_FUZZ_SCALE ?? 1);
 export const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
-
-const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // Bounded HTTP
@@ -359,9 +356,7 @@ export class RunLog {
       ...extra,
     };
     console.info(`[security] ${this.file}: ${summary.total_cases} cases (seed ${SEED}) ${JSON.stringify(summary.by_category)}`);
-    const dir = join(HERE, '.last-run');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${basename(this.file).replace(/\.test\.ts$/, '')}.json`), `${JSON.stringify(summary, null, 2)}\n`);
+    writeRecord('security', basename(this.file).replace(/\.test\.ts$/, ''), summary);
   }
 }
 
