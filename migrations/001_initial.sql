@@ -7,7 +7,7 @@ CREATE TABLE meta (
 ) STRICT;
 
 -- Append-only hash chain. `data` may later be erased (set to NULL) for privacy; the chain covers
--- `data_digest`, so an erased payload reads as redacted, not tampered (DESIGN §4).
+-- `data_digest`, so an erased payload reads as redacted, not tampered (docs/design.md §4).
 CREATE TABLE events (
   seq         INTEGER PRIMARY KEY,
   at          INTEGER NOT NULL,

@@ -1,4 +1,4 @@
--- 004: a proof vouches only for content the gate saw (DESIGN §4). When a covered file is written
+-- 004: a proof vouches only for content the gate saw (docs/design.md §4). When a covered file is written
 -- while the gate runs, the proof is still recorded, but it does not count, and says which files.
 -- Every proof recorded before this migration counted.
 

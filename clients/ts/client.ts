@@ -107,7 +107,7 @@ export async function connect(opts: ConnectOptions = {}): Promise<DecapodClient>
 }
 
 function buildClient(conn: Connection, kept: ReceiptLog): DecapodClient {
-  // DESIGN §11: every mutation's receipt is kept, to hold the server's log to later.
+  // docs/design.md §11: every mutation's receipt is kept, to hold the server's log to later.
   const callAny = async (method: string, params?: Record<string, unknown>) => {
     const result = await conn.call(method, params);
     kept.note(result);

@@ -21,7 +21,7 @@ interface RpcAnswer {
 /**
  * One project's server, found (or spawned) through the shared launcher and then remembered: calls
  * go straight to it over kept-alive connections, and only a failure sends us back to the launcher.
- * The retry rules are the launcher's callMethod's (DESIGN §2): retry once after reconnecting, and
+ * The retry rules are the launcher's callMethod's (docs/design.md §2): retry once after reconnecting, and
  * only when a repeat cannot apply a write twice.
  */
 export class Connection {
@@ -58,7 +58,7 @@ export class Connection {
 
   async call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
     const entry = CATALOG[method];
-    // DESIGN §3: every audited mutation carries a key, so a repeat returns the first result.
+    // docs/design.md §3: every audited mutation carries a key, so a repeat returns the first result.
     const p = entry?.audited && params.idempotency_key === undefined ? { ...params, idempotency_key: randomUUID() } : params;
     // A repeat of a read or a renewal changes nothing, and an audited mutation replays by its key:
     // so any catalogued method may be retried, an unknown one only if it never left. Never

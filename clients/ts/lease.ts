@@ -54,7 +54,7 @@ export class Lease {
     this.agent = granted.agent;
     this.ttlMs = granted.ttl_ms;
     this.#expiresAt = granted.expires_at;
-    // DESIGN §3: ttl_remaining_ms lets us track the deadline on our own monotonic clock.
+    // docs/design.md §3: ttl_remaining_ms lets us track the deadline on our own monotonic clock.
     this.#deadline = sentAt + granted.ttl_remaining_ms;
     if (onLost) this.#listeners.add(onLost);
     this.#schedule(this.#interval);
@@ -124,7 +124,7 @@ export class Lease {
   }
 
   /**
-   * Stops renewing and revokes the lease, which releases its claims (DESIGN §4). Returns the
+   * Stops renewing and revokes the lease, which releases its claims (docs/design.md §4). Returns the
    * released claim ids; `[]` when the lease was already gone. If the server cannot be reached,
    * this throws, and the lease still ends by itself once its TTL runs out.
    *

@@ -1,6 +1,6 @@
 import type { Receipt } from './types.js';
 
-/** How many receipts a client keeps by default (DESIGN §11): about 300 kB. */
+/** How many receipts a client keeps by default (docs/design.md §11): about 300 kB. */
 export const DEFAULT_KEEP_RECEIPTS = 1_000;
 /** audit.verify takes at most this many receipts per call. */
 export const MAX_KEEP_RECEIPTS = 10_000;

@@ -194,7 +194,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const code = (err as { code?: unknown } | null)?.code;
     if (err instanceof RpcError) {
-      // DESIGN §2: an RPC error is printed as the JSON-RPC error object on stderr, exit 1.
+      // docs/design.md §2: an RPC error is printed as the JSON-RPC error object on stderr, exit 1.
       process.stderr.write(`${JSON.stringify(err.toJSON(), null, 2)}\n`);
       process.exitCode = 1;
     } else if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {

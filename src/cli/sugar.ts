@@ -4,7 +4,7 @@ import { livePath } from '../workspace/artifacts.js';
 import { parseDuration } from '../util/duration.js';
 import { UsageError } from './usage.js';
 
-// DESIGN §2 CLI sugar: the common path without JSON. Each command acts with DECAPOD_LEASE.
+// docs/design.md §2 CLI sugar: the common path without JSON. Each command acts with DECAPOD_LEASE.
 
 export interface SugarValues {
   agent?: string;

@@ -24,7 +24,7 @@ export interface PublicEvent {
   hash: string;
 }
 
-// The chain covers the payload's digest, not the payload (DESIGN §4): erasing data stays verifiable.
+// The chain covers the payload's digest, not the payload (docs/design.md §4): erasing data stays verifiable.
 function eventHash(e: Omit<EventRow, 'data' | 'hash'>): string {
   return hashCanonical({
     seq: e.seq,
@@ -120,7 +120,7 @@ export interface Contradiction {
 }
 
 /**
- * DESIGN §11: each kept receipt the log contradicts, in the order given. A receipt is
+ * docs/design.md §11: each kept receipt the log contradicts, in the order given. A receipt is
  * contradicted when the log no longer has its event, or has another event at its seq. A
  * redacted event still has its hash, so redaction contradicts nothing.
  */

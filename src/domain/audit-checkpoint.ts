@@ -2,7 +2,7 @@ import type { Store } from '../store/store.js';
 import { canonicalJson } from '../util/hash.js';
 import { contradictedReceipts, describeContradiction } from './audit-chain.js';
 
-// DESIGN §11: a checkpoint is the log's head {seq, hash} written outside the database (a git
+// docs/design.md §11: a checkpoint is the log's head {seq, hash} written outside the database (a git
 // commit on refs/decapod/audit, see workspace/audit-ref.ts). Here: what its message says, and
 // when the log contradicts it.
 

@@ -1,7 +1,7 @@
 import picomatch from 'picomatch/posix.js';
 import { invalidParams } from '../errors.js';
 
-// What an agent may claim (DESIGN §4): exact paths, folders and globs, relative to the project
+// What an agent may claim (docs/design.md §4): exact paths, folders and globs, relative to the project
 // root. Conflicts are decided on the text alone (path-overlap.ts), so normalising here is what
 // makes `./src/`, `src//` and `src` the same claim.
 //

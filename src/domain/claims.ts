@@ -57,7 +57,7 @@ export function toPublicClaim(ctx: DomainContext, claim: ClaimRow): PublicClaim 
 
 /**
  * Every live claim of another lease that a request for these paths (and task) would collide with
- * (DESIGN §4): overlapping paths or the same task, where either side is exclusive. The static
+ * (docs/design.md §4): overlapping paths or the same task, where either side is exclusive. The static
  * prefix index narrows the candidates; the overlap relation decides.
  */
 export function findConflicts(
@@ -190,7 +190,7 @@ export function endClaimsOfLease(ctx: DomainContext, leaseId: string, state: 're
   return claims.map((c) => c.id);
 }
 
-/** The claim, held by this lease, with this fence; otherwise the precise refusal (DESIGN §3). */
+/** The claim, held by this lease, with this fence; otherwise the precise refusal (docs/design.md §3). */
 export function heldClaim(ctx: DomainContext, lease: LeaseRow, claimId: string, fence?: number): ClaimRow {
   const claim = ctx.store.claims.byId(claimId);
   if (!claim) throw new DecapodError('NOT_FOUND', `no claim ${claimId}`, { kind: 'claim', id: claimId });

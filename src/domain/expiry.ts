@@ -3,7 +3,7 @@ import type { DomainContext } from './context.js';
 import { expireDueLeases } from './leases.js';
 
 /**
- * Judges time now (DESIGN §4): ends every lease and time-boxed claim whose deadline has passed,
+ * Judges time now (docs/design.md §4): ends every lease and time-boxed claim whose deadline has passed,
  * with their events. Runs first in every mutation's transaction and in the periodic sweep.
  * Returns whether anything ended.
  */

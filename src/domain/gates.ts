@@ -1,4 +1,4 @@
-// DESIGN §4: gates are named checks that count as proof, defined by people in
+// docs/design.md §4: gates are named checks that count as proof, defined by people in
 // `.decapod/config.json`, never by agents over RPC. This module only validates their definition.
 
 import { DecapodError } from '../errors.js';

@@ -34,7 +34,7 @@ const hashSecret = (secret: string): string => sha256Hex(secret);
 
 /**
  * A grant made with an idempotency key gets a secret derived from that key, so a retried grant
- * can be answered with the same secret without the secret ever being stored (DESIGN §3, §4).
+ * can be answered with the same secret without the secret ever being stored (docs/design.md §3, §4).
  * The pepper lives in the store; the key only with the caller (the store keeps its hash).
  */
 export function derivedSecret(ctx: DomainContext, idempotencyKey: string, leaseId: string): string {
@@ -111,7 +111,7 @@ export function grantLease(
 
 /**
  * Resolves a secret to its live lease and renews it: any call made with a lease keeps it alive
- * (DESIGN §4). Renewal never revives an expired or revoked lease.
+ * (docs/design.md §4). Renewal never revives an expired or revoked lease.
  */
 export function useLease(ctx: DomainContext, secret: string): LeaseRow {
   const row = peekLease(ctx, secret);
@@ -148,7 +148,7 @@ export function revokeLease(ctx: DomainContext, secret: string): { released: str
   return { released: endLease(ctx, useLease(ctx, secret), 'revoked', 'revoked by its holder') };
 }
 
-/** Ends a lease and every claim on it, in the caller's transaction: one event each (DESIGN §4). */
+/** Ends a lease and every claim on it, in the caller's transaction: one event each (docs/design.md §4). */
 function endLease(ctx: DomainContext, row: LeaseRow, state: 'revoked' | 'expired', reason: string): string[] {
   const released = endClaimsOfLease(ctx, row.lease_id, state === 'revoked' ? 'released' : 'expired', `lease ${state}`);
   ctx.store.leases.end(row.lease_id, state, ctx.clock.now());
@@ -168,7 +168,7 @@ export function listLeases(ctx: DomainContext): PublicLease[] {
   return ctx.store.leases.list().map((r) => toPublicLease(r, now, claimsOf.get(r.lease_id)));
 }
 
-/** DESIGN §4: a lease whose same-host process is gone is revoked while the server runs. */
+/** docs/design.md §4: a lease whose same-host process is gone is revoked while the server runs. */
 export function revokeOrphanedLeases(ctx: DomainContext, isAlive: (pid: number) => boolean): string[] {
   const now = ctx.clock.now();
   const orphans = ctx.store.leases.activeWithPid().filter((l) => l.expires_at > now && !isAlive(l.pid!));

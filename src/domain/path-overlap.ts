@@ -1,7 +1,7 @@
 import picomatch from 'picomatch/posix.js';
 import { actsOnWholePattern, isLiteralSegment, staticPrefix } from './claim-paths.js';
 
-// When do two path claims conflict (DESIGN §4)? When some path could be held by both. A claim
+// When do two path claims conflict (docs/design.md §4)? When some path could be held by both. A claim
 // holds a path when the path equals the pattern, lies under a path it matches (a folder contains
 // its files), or is matched by its glob, so each claim covers "its matches and everything under
 // them". Two claims overlap iff some match of one is a segment-prefix of (or equal to) some match

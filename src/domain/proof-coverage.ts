@@ -11,7 +11,7 @@ export interface Coverage {
 }
 
 /**
- * DESIGN §4: a gate's proof vouches for the task's paths (the whole worktree when it has none)
+ * docs/design.md §4: a gate's proof vouches for the task's paths (the whole worktree when it has none)
  * plus the gate's declared `inputs`. README "What a proof covers" says the same to people.
  */
 export function proofCoverage(taskPaths: string[], gate: Pick<Gate, 'inputs'>): Coverage {

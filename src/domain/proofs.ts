@@ -97,7 +97,7 @@ export function proofHash(p: Omit<PublicProof, 'hash'>): string {
 }
 
 /**
- * The task's live claim, held by this lease, with this fence (DESIGN §4: release, proof and
+ * The task's live claim, held by this lease, with this fence (docs/design.md §4: release, proof and
  * completion take the fence and refuse a stale one).
  */
 export function heldTaskClaim(ctx: DomainContext, lease: LeaseRow, task: TaskRow, fence: number): ClaimRow {
@@ -171,7 +171,7 @@ export interface Block {
 }
 
 /**
- * What stands between the task and completion (DESIGN §4): for each gate of its plan, as the gate
+ * What stands between the task and completion (docs/design.md §4): for each gate of its plan, as the gate
  * is configured now, the newest proof under the current claim must exist, be of an attestation
  * the gate accepts, have passed, count (no change while it ran), be of the gate's current command,
  * and cover content whose digest (`digests`, per gate: the task's paths plus the gate's inputs) is
@@ -208,7 +208,7 @@ export function blockedBy(
 }
 
 /**
- * DESIGN §4 completion: only the holder with the current fence, and only when every gate of the
+ * docs/design.md §4 completion: only the holder with the current fence, and only when every gate of the
  * plan has a passing, fresh proof. Then done, verified (false for an empty plan), claims released:
  * all in the caller's one transaction.
  */

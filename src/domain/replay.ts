@@ -4,7 +4,7 @@ import { canonicalJson, hashCanonical } from '../util/hash.js';
 import { staticPrefix } from './claim-paths.js';
 import { proofRow, type PublicProof } from './proofs.js';
 
-// DESIGN §4: state is a pure function of the log. Each event type has one projection here that
+// docs/design.md §4: state is a pure function of the log. Each event type has one projection here that
 // rebuilds its rows from the event alone (its data, `at` and `agent`). Renewals are deliberately
 // not audited (they are cheap and frequent), so the columns they move are left out of the
 // comparison: replay rebuilds every fact, and leases' and claims' deadlines as granted.
@@ -104,7 +104,7 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
     s.claims.delete(d.claims);
     s.leases.delete(d.leases);
   },
-  // DESIGN §11: a checkpoint lives in git, not in the state; its event only records that it was taken.
+  // docs/design.md §11: a checkpoint lives in git, not in the state; its event only records that it was taken.
   'audit.checkpointed': () => {},
   'proof.recorded': (s, d, e) => s.proofs.insert(proofRow(d.proof as PublicProof, e.at)),
 };

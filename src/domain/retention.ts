@@ -1,7 +1,7 @@
 import { appendEvent } from './audit-chain.js';
 import type { DomainContext } from './context.js';
 
-/** DESIGN §4 retention: ended leases and claims are kept this long, then pruned; events stay. */
+/** docs/design.md §4 retention: ended leases and claims are kept this long, then pruned; events stay. */
 export const DEFAULT_ROW_RETENTION_MS = 7 * 24 * 3_600_000;
 
 /**

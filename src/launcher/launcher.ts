@@ -63,7 +63,7 @@ async function checkHealth(root: string): Promise<{ healthy: true; info: ServerJ
 }
 
 /**
- * DESIGN §2: find a healthy server or spawn `decapod serve` detached, then wait with backoff up to
+ * docs/design.md §2: find a healthy server or spawn `decapod serve` detached, then wait with backoff up to
  * a bound. Racing callers converge: only one spawned server gets the lock, the rest exit. Whether
  * to spawn is the guard's to say (lifecycle/server-lock.ts): free, the last server is dead and is
  * replaced at once (a kill -9 costs a server start, not a stale-lock wait); held, a live server

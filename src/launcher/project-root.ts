@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 type ChildProcessModule = typeof import('node:child_process');
 
 /**
- * DESIGN §1: the root is the repository's main worktree, so every worktree of one repository
+ * docs/design.md §1: the root is the repository's main worktree, so every worktree of one repository
  * shares one server; outside git, the folder itself. An explicit --root is taken as given.
  */
 export function projectRoot(cwd: string, explicit?: string): string {

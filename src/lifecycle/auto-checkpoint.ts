@@ -2,7 +2,7 @@ import { DecapodError } from '../errors.js';
 import { takeCheckpoint } from '../methods/audit-anchor.js';
 import type { MethodContext } from '../methods/define.js';
 
-// DESIGN §11: the server checkpoints the audit log's head on its own, every `every` events and on
+// docs/design.md §11: the server checkpoints the audit log's head on its own, every `every` events and on
 // shutdown, off the request path and writing no event. A root that is not a git repository is
 // skipped silently; a log that contradicts the ref's checkpoint is never anchored (logged).
 

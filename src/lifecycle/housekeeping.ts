@@ -8,7 +8,7 @@ import { isProcessAlive } from '../util/process-alive.js';
 export const SWEEP_EVERY_MS = 1_000;
 
 export interface Retention {
-  /** idempotency records (DESIGN §4: 24 h by default) */
+  /** idempotency records (docs/design.md §4: 24 h by default) */
   idempotencyMs: number;
   /** ended leases and claims (7 days by default); audit events are always kept */
   rowsMs: number;

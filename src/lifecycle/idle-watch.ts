@@ -1,6 +1,6 @@
 import type { Clock } from '../util/clock.js';
 
-/** Calls `onIdle` once no request has been in flight for `timeoutMs` (DESIGN §2). */
+/** Calls `onIdle` once no request has been in flight for `timeoutMs` (docs/design.md §2). */
 export class IdleWatch {
   #inFlight = 0;
   #last: number;

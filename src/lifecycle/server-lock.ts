@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
 import type { RunPaths } from './run-files.js';
 
-// DESIGN §2: one server per root. Two locks, taken in this order and released in the other:
+// docs/design.md §2: one server per root. Two locks, taken in this order and released in the other:
 //
 // - The guard, `.decapod/run/server.guard`: an exclusive SQLite (fcntl) lock that the operating
 //   system releases when its process dies, held for the server's whole life. It decides. Free

@@ -5,7 +5,7 @@ import { appendCommit, auditRepo, AUDIT_REF, NoRepositoryError, readHistory, rea
 import type { MethodContext } from './define.js';
 import { settled } from './dispatch.js';
 
-// DESIGN §11: the audit log's anchor outside the database. Taking a checkpoint (audit.checkpoint,
+// docs/design.md §11: the audit log's anchor outside the database. Taking a checkpoint (audit.checkpoint,
 // and the server's automatic ones) and reading them back for audit.verify and audit.replay.
 
 export const CHECKPOINTED = 'audit.checkpointed';

@@ -38,7 +38,7 @@ const CheckpointStatus = Type.Object(
     problem: Type.Optional(Type.String({ description: 'why ok is false' })),
     note: Type.Optional(Type.String({ description: 'why nothing was checked (no checkpoint yet, not a git repository)' })),
   },
-  { additionalProperties: false, description: 'the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)' },
+  { additionalProperties: false, description: 'the log held against the checkpoints on the git ref refs/decapod/audit (docs/design.md §11)' },
 );
 
 export const auditMethods = [

@@ -37,7 +37,7 @@ export const leaseMethods = [
   defineMethod({
     name: 'lease.renew',
     kind: 'mutation',
-    audited: false, // DESIGN §4: renewal is cheap, no audit event
+    audited: false, // docs/design.md §4: renewal is cheap, no audit event
     summary: 'Keeps a lease alive for another ttl_ms. Never revives an expired or revoked lease.',
     params: { lease: LeaseSecret },
     result: { lease_id: Type.String(), ttl_remaining_ms: Type.Integer(), expires_at: IsoTime },

@@ -1,7 +1,7 @@
 /**
  * Requests waiting for claimed paths to come free (claim.acquire with wait_ms). Whenever state
  * changes, waiters retry in arrival order, synchronously, before any other request is handled:
- * so among waiters the first to ask is the first served (DESIGN §5).
+ * so among waiters the first to ask is the first served (docs/design.md §5).
  */
 export class WaitQueue {
   #waiters: { attempt: () => boolean }[] = [];

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-// DESIGN §3: loopback only (DNS-rebinding defence), bearer token, JSON media types only.
+// docs/design.md §3: loopback only (DNS-rebinding defence), bearer token, JSON media types only.
 
 export const JSON_MEDIA_TYPES = new Set(['application/json', 'application/json-rpc', 'application/jsonrequest']);
 

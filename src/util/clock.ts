@@ -1,4 +1,4 @@
-/** The server's clock. Leases are judged by it alone (DESIGN §2); tests inject a manual one. */
+/** The server's clock. Leases are judged by it alone (docs/design.md §2); tests inject a manual one. */
 export interface Clock {
   now(): number;
 }

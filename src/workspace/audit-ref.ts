@@ -1,7 +1,7 @@
 import { execFile, type ExecFileException } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 
-// DESIGN §11: the head of the audit log, recorded where the database is not: commits on the git
+// docs/design.md §11: the head of the audit log, recorded where the database is not: commits on the git
 // ref refs/decapod/audit of the project's repository. Git plumbing only; what a checkpoint says and
 // when the log contradicts it is domain/audit-checkpoint.ts.
 

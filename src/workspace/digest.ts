@@ -22,7 +22,7 @@ export interface Digest {
 }
 
 /**
- * DESIGN §4: the content digest of the files a coverage includes (for a proof: the task's paths,
+ * docs/design.md §4: the content digest of the files a coverage includes (for a proof: the task's paths,
  * the whole worktree when it has none, plus the gate's inputs). In a git worktree: git's own
  * object ids (`git hash-object`, so clean filters apply) of tracked and untracked-not-ignored
  * files, and of ignored files only where a gate input names them; elsewhere sha256 of each file.

@@ -15,7 +15,7 @@ test('docs/design.md is in the repository', () => {
 
 const design = existsSync(designFile) ? readFileSync(designFile, 'utf8') : '';
 
-test('every error of DESIGN §3 has the same code in src/errors.ts', () => {
+test('every error of docs/design.md §3 has the same code in src/errors.ts', () => {
   const rows = [...design.matchAll(/^\| (-?\d+) \| ([A-Z_]+) \|/gm)].map((m) => [m[2]!, Number(m[1])] as const);
   expect(rows.length).toBeGreaterThanOrEqual(11);
   for (const [name, code] of rows) {
@@ -28,7 +28,7 @@ test('every error of DESIGN §3 has the same code in src/errors.ts', () => {
   expect(new Set(codes).size).toBe(codes.length);
 });
 
-test('every implemented method is named in DESIGN §5, with its params', () => {
+test('every implemented method is named in docs/design.md §5, with its params', () => {
   const section = design.slice(design.indexOf('## 5. Methods'), design.indexOf('## 6.'));
   const designed = new Map(
     [...section.matchAll(/^\| `([a-z.]+)`(?: \/ `([a-z.]+)`)? \| ((?:[^|\\]|\\.)*) \|/gm)].flatMap((m) =>
@@ -37,7 +37,7 @@ test('every implemented method is named in DESIGN §5, with its params', () => {
   );
   expect(designed.size).toBeGreaterThanOrEqual(25);
   for (const [name, method] of METHODS) {
-    expect(designed.has(name), `${name} is not in DESIGN §5`).toBe(true);
+    expect(designed.has(name), `${name} is not in docs/design.md §5`).toBe(true);
     const params = designed.get(name)!.split('—')[0]!.split(',').map((p) => /^\s*([a-z_]+)/.exec(p)?.[1]);
     for (const param of params.filter((p): p is string => p !== undefined)) {
       expect(method.params.properties, `${name} lacks param ${param}`).toHaveProperty(param);

@@ -1,4 +1,4 @@
-// DESIGN §11 end to end, with real `decapod serve` processes spawned by the CLI and the TS client
+// docs/design.md §11 end to end, with real `decapod serve` processes spawned by the CLI and the TS client
 // on a real git repository: the CLI's `audit checkpoint`, the server's checkpoint on `decapod stop`,
 // the database replaced by an older copy between two servers, and the client's kept receipts.
 import { execFileSync } from 'node:child_process';

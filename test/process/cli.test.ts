@@ -1,4 +1,4 @@
-// DESIGN §2 CLI contract: exit codes, error output, status/stop/env, DECAPOD_NO_SPAWN, DECAPOD_LEASE.
+// docs/design.md §2 CLI contract: exit codes, error output, status/stop/env, DECAPOD_NO_SPAWN, DECAPOD_LEASE.
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

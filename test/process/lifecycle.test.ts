@@ -1,4 +1,4 @@
-// DESIGN §2 lifecycle, with real processes and real files: spawn on demand, one server per root,
+// docs/design.md §2 lifecycle, with real processes and real files: spawn on demand, one server per root,
 // recovery after kill -9, idle exit, graceful stop, lost lock, private run files.
 import { createServer } from 'node:net';
 import { existsSync, mkdirSync, chmodSync, readFileSync, rmSync, statSync, writeFileSync, cpSync } from 'node:fs';

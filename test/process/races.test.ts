@@ -1,4 +1,4 @@
-// DESIGN §4–§5 under real concurrency: many OS processes (test/fixtures/race-worker.mjs), each
+// docs/design.md §4–§5 under real concurrency: many OS processes (test/fixtures/race-worker.mjs), each
 // with its own lease, hitting one `decapod` server at once over POST /rpc. Exclusive claims must
 // never be granted twice, `task.claim` must never hand one task to two agents, fences must be
 // unique, and the audit chain must account for every grant.
@@ -234,7 +234,7 @@ const MAXIMAL_WINNER_SETS = [['src/**'], ['src/a', 'src/a.ts'], ['src/*.ts', 'sr
 
 // ---------------------------------------------------------------------------------------------
 
-describe('races between processes (DESIGN §4–§5)', () => {
+describe('races between processes (docs/design.md §4–§5)', () => {
   test('8 processes task.claim the next ready task in a loop over 200 tasks: each task once, fences unique', { timeout: 60_000 }, async () => {
     const root = tempRoot();
     const srv = await startServer(root);

@@ -1,4 +1,4 @@
-// Issue 7, crash consistency (DESIGN §6: "a server killed at any instant (kill -9) loses no
+// Issue 7, crash consistency (docs/design.md §6: "a server killed at any instant (kill -9) loses no
 // acknowledged write, and the next caller recovers its lock and carries on").
 //
 // Several roots run at once, each with WORKERS client processes (fixtures/crash-worker.mjs) that
@@ -417,7 +417,7 @@ test(
     });
     expect(total('kills')).toBeGreaterThanOrEqual(Math.min(20, ROOTS * KILLS_PER_ROOT));
     expect(total('respawns')).toBe(total('kills'));
-    // DESIGN §2: the next caller respawns within the launcher's bound; no launcher run may fail.
+    // docs/design.md §2: the next caller respawns within the launcher's bound; no launcher run may fail.
     const failedLaunches = roots.flatMap((r) => r.failed_launches);
     expect(failedLaunches, `launcher runs that failed: ${JSON.stringify(failedLaunches, null, 2)}`).toEqual([]);
   },

@@ -1,4 +1,4 @@
-// Issue 7, spawn storms and stale state (DESIGN §2, §6), past what test/process/lifecycle.test.ts
+// Issue 7, spawn storms and stale state (docs/design.md §2, §6), past what test/process/lifecycle.test.ts
 // covers: 50 racing first callers; leftover locks (many callers after a kill, a server killed before
 // it advertised, a caller whose own server is killed under it, a racer slow to take over a dead
 // server's lock); server.json naming live foreign processes; a lock replaced by another owner's; a
@@ -151,7 +151,7 @@ describe('a leftover lock from a killed server', () => {
   });
 
   test("a caller whose own spawned server is killed under it respawns instead of failing", async () => {
-    // DESIGN §2: the launcher waits with a bound for a healthy server; a server it spawned that
+    // docs/design.md §2: the launcher waits with a bound for a healthy server; a server it spawned that
     // started, served and then died (kill -9) is a dead server to recover, not a failed start.
     const root = tempRoot();
     const caller = spawnTracked(process.execPath, [binPath(), 'call', 'server.status', '--root', root], { env: cliEnv(), cwd: root });

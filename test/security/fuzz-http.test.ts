@@ -18,7 +18,7 @@ import {
   type Answer,
 } from './support.js';
 
-// Issue 7, hostile input on the HTTP surface (DESIGN §3, §6): random bytes as bodies on both
+// Issue 7, hostile input on the HTTP surface (docs/design.md §3, §6): random bytes as bodies on both
 // surfaces, raw garbage and smuggling-shaped requests on the socket, deep nesting, huge numbers and
 // strings, slow-loris. After every case the server still answers /healthz and a normal call within
 // the client bound, never answers 5xx or -32603, and a call that was refused wrote nothing (the

@@ -27,7 +27,7 @@ import {
   type Answer,
 } from './support.js';
 
-// Issue 7, hostile input on the JSON-RPC surface (DESIGN §3, §6): random envelopes and batches,
+// Issue 7, hostile input on the JSON-RPC surface (docs/design.md §3, §6): random envelopes and batches,
 // wrong types in every param of every method (the METHODS table, so new methods are covered or the
 // test says which baseline is missing), values that must round-trip through hashing and storage,
 // and batch bombs. Invariants as in fuzz-http: no -32603, nothing written by a refused call, alive.

@@ -8,7 +8,7 @@ import { startTestServer } from '../helpers/test-server.js';
 import { readServerJson, startForegroundServe, tempRoot as processRoot, useBuiltCli } from '../helpers/process.js';
 import { auditHead, check, ok, preview, RunLog, runs, send, settle } from './support.js';
 
-// Issue 7, path params under attack (DESIGN §4: paths are relative to the root; anything escaping
+// Issue 7, path params under attack (docs/design.md §4: paths are relative to the root; anything escaping
 // it is rejected). A claim is text: what it names is decided by normalising the text, never by
 // decoding it or asking the file system. "Escape" therefore means either
 //  - an accepted pattern that, read as a path relative to the root, leaves it (absolute, `..`,

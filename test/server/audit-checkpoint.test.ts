@@ -1,4 +1,4 @@
-// DESIGN §11: history that a file copy cannot rewrite. The log's head is checkpointed on the git
+// docs/design.md §11: history that a file copy cannot rewrite. The log's head is checkpointed on the git
 // ref refs/decapod/audit (on request, on shutdown, every N events); audit.verify holds the log to
 // every checkpoint of that ref and to the receipts callers kept. Real servers on real git
 // repositories; the database file is replaced or edited between runs, as an attacker would.

@@ -3,7 +3,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { METHODS } from '../../src/methods/table.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
-// DESIGN §6: params are validated against the method's schema before any handler runs; a bad one
+// docs/design.md §6: params are validated against the method's schema before any handler runs; a bad one
 // gets -32602 naming the field and changes nothing. Driven by the method table, so every method
 // (including those added later) is covered.
 

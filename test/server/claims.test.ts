@@ -263,7 +263,7 @@ test('a claim on a path starting with U+10FFFF blocks **, *, *.ts and shows in c
     [['**'], [top.id, deep.id]],
     [['*'], [top.id, deep.id]],
     [['*.ts'], [top.id]],
-    [['*/x/*.md'], [top.id, deep.id]], // a file's name may also be a folder's (DESIGN §4)
+    [['*/x/*.md'], [top.id, deep.id]], // a file's name may also be a folder's (docs/design.md §4)
     [['*.md'], []],
   ] as const) {
     const check = (await s.call('claim.check', { paths, lease: b })).paths[0];

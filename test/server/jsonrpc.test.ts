@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { goodHeaders, rawRequest, writtenState } from '../helpers/raw-http.js';
 
-// DESIGN §3 and JSON-RPC 2.0 on POST /rpc: every JSON-RPC answer is HTTP 200, a body of
+// docs/design.md §3 and JSON-RPC 2.0 on POST /rpc: every JSON-RPC answer is HTTP 200, a body of
 // notifications only gets 204 with an empty body; protocol faults carry the JSON-RPC codes and
 // error.data.code names them; -32602 names the bad field and changes nothing.
 
@@ -106,7 +106,7 @@ describe('parse errors and invalid requests', () => {
   });
 
   test('a request carrying a result or error member is refused in Decapod terms (data.code present)', async () => {
-    // DESIGN §3: error.data.code always carries the name, whoever spots the fault.
+    // docs/design.md §3: error.data.code always carries the name, whoever spots the fault.
     const s = await startTestServer();
     expect(await rejected(s, { ...grant(1, { agent: 'a' }), result: {} })).toEqual(invalidRequest(1));
     expect(await rejected(s, { ...grant(2, { agent: 'a' }), error: {} })).toEqual(invalidRequest(2));
@@ -304,7 +304,7 @@ describe('method and params errors', () => {
   });
 
   test('a pid no process can have (2^64) is bad params naming pid, not an internal error', async () => {
-    // DESIGN §6: params are validated before any handler runs; a bad one gets -32602 naming the field.
+    // docs/design.md §6: params are validated before any handler runs; a bad one gets -32602 naming the field.
     const s = await startTestServer();
     expect(await rejected(s, grant(1, { agent: 'a', pid: 2 ** 64 }))).toEqual(invalidParams(1, 'pid'));
   });

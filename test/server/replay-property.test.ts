@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { startTestServer } from '../helpers/test-server.js';
 
-// DESIGN §4: state is a pure function of the log. After a long random sequence of operations
+// docs/design.md §4: state is a pure function of the log. After a long random sequence of operations
 // (many of them refused), replaying the log rebuilds exactly the live state, and the chain holds.
 
 const agents = ['ann', 'bo', 'cy'] as const;

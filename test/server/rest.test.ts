@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { goodHeaders, rawRequest, writtenState } from '../helpers/raw-http.js';
 
-// DESIGN §3: POST /rpc/<method> takes the params object as the body and answers the result on 200,
+// docs/design.md §3: POST /rpc/<method> takes the params object as the body and answers the result on 200,
 // or {"error": {...}} with a fitting HTTP status (400 bad params, 403 lease invalid, 404 not
 // found, ...) so `curl --fail-with-body` works. Same method table as POST /rpc.
 

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { goodHeaders, rawRequest, writtenState, type RawResponse } from '../helpers/raw-http.js';
 
-// DESIGN §3: bearer token (401), loopback Host and Origin only (403), JSON media types only (415),
+// docs/design.md §3: bearer token (401), loopback Host and Origin only (403), JSON media types only (415),
 // bounded bodies (413), GET /healthz without a token. Every guard holds on both surfaces, and a
 // refused mutation writes nothing.
 

@@ -9,7 +9,7 @@ const both = (a: string, b: string) => [patternsOverlap(a, b), patternsOverlap(b
 
 describe('patternsOverlap', () => {
   test.each([
-    // the cases DESIGN §4 turns on
+    // the cases docs/design.md §4 turns on
     ['src/**', 'src/a.ts', true],
     ['src/*.ts', 'src/**/x.ts', true],
     ['src', 'src/a/b', true],
