@@ -29,6 +29,8 @@ function taskRow(d: Data, at: number, agent: string | null, prev?: TaskRow): Tas
     depends_on: JSON.stringify(t.depends_on),
     paths: JSON.stringify(t.paths),
     gates: JSON.stringify(t.gates),
+    // Events written before tasks had acceptance criteria (migration 005) carry none.
+    acceptance: JSON.stringify(t.acceptance ?? []),
     parent: t.parent,
     created_by: prev ? prev.created_by : agent,
     created_at: prev ? prev.created_at : at,

@@ -30,6 +30,8 @@ export interface PublicTask {
   depends_on: string[];
   paths: string[];
   gates: string[];
+  /** docs/design.md §8: what must be true when the task is done, in the order written */
+  acceptance: string[];
   parent: string | null;
   created_at: string;
   updated_at: string;
@@ -46,6 +48,7 @@ export interface TaskFields {
   depends_on?: string[];
   paths?: string[];
   gates?: string[];
+  acceptance?: string[];
   parent?: string;
 }
 
@@ -104,6 +107,7 @@ export function createTask(ctx: DomainContext, agent: string | null, f: TaskFiel
     depends_on: JSON.stringify(deps),
     paths: JSON.stringify(paths),
     gates: JSON.stringify(uniqueSorted(f.gates ?? [])),
+    acceptance: JSON.stringify(f.acceptance ?? []),
     parent: f.parent ?? null,
     created_by: agent,
     created_at: now,
@@ -130,6 +134,7 @@ function taskData(row: TaskRow): Omit<PublicTask, 'created_at' | 'updated_at' | 
     depends_on: list(row.depends_on),
     paths: list(row.paths),
     gates: list(row.gates),
+    acceptance: list(row.acceptance),
     parent: row.parent,
   };
 }
@@ -168,6 +173,7 @@ export function updateTask(ctx: DomainContext, lease: LeaseRow, id: string, f: T
     ...(f.depends_on ? { depends_on: JSON.stringify(uniqueSorted(f.depends_on)) } : {}),
     ...(paths ? { paths: JSON.stringify(paths) } : {}),
     ...(f.gates ? { gates: JSON.stringify(uniqueSorted(f.gates)) } : {}),
+    ...(f.acceptance ? { acceptance: JSON.stringify(f.acceptance) } : {}),
     ...(f.parent !== undefined ? { parent: f.parent } : {}),
     updated_at: ctx.clock.now(),
   };

@@ -83,6 +83,7 @@ export const Task = Type.Object(
     depends_on: Type.Array(Type.String()),
     paths: Type.Array(Type.String()),
     gates: Type.Array(Type.String()),
+    acceptance: Type.Array(Type.String(), { description: 'acceptance criteria, in the order written' }),
     parent: Type.Union([Type.String(), Type.Null()]),
     created_at: IsoTime,
     updated_at: IsoTime,

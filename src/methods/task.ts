@@ -23,6 +23,9 @@ const Fields = {
   depends_on: Type.Optional(Type.Array(TaskId, { maxItems: 64 })),
   paths: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { maxItems: 256, description: 'the paths the task will touch; claimed with it' })),
   gates: Type.Optional(Type.Array(GateName, { maxItems: 32, description: 'the proof plan: gate names from .decapod/config.json' })),
+  acceptance: Type.Optional(
+    Type.Array(Type.String({ minLength: 1, maxLength: 2000 }), { maxItems: 32, description: 'acceptance criteria: what must be true when the task is done, in order' }),
+  ),
   parent: Type.Optional(TaskId),
 };
 const Title = Type.String({ minLength: 1, maxLength: 300 });
@@ -52,7 +55,7 @@ export const taskMethods = [
     params: { lease: Type.Optional(LeaseSecret), title: Title, ...Fields },
     result: { task: Task },
     errors: ['LEASE_INVALID', 'INVALID_PARAMS'],
-    examples: [{ name: 'a task touching src/parser', params: { title: 'Fix the parser', priority: 1, labels: ['bug'], paths: ['src/parser'] } }],
+    examples: [{ name: 'a task touching src/parser', params: { title: 'Fix the parser', priority: 1, labels: ['bug'], paths: ['src/parser'], acceptance: ['a trailing comma parses'] } }],
     handler: (ctx, p) => {
       const { lease: secret, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
       checkGates(ctx, fields.gates);

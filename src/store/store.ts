@@ -96,6 +96,7 @@ export interface TaskRow {
   depends_on: string;
   paths: string;
   gates: string;
+  acceptance: string;
   parent: string | null;
   created_by: string | null;
   created_at: number;

@@ -9,6 +9,8 @@ import { startTestServer } from '../helpers/test-server.js';
 
 const agents = ['ann', 'bo', 'cy'] as const;
 const paths = ['src', 'src/a.ts', 'src/*.ts', 'docs/**', 'lib/x', 'README.md'];
+// Acceptance criteria follow from the drawn priority, so the histories the seed gives stay the same.
+const criteria = (n: number) => ['it parses', 'it is fast', 'docs say so'].slice(0, n % 4);
 
 const op = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('grant'), agent: fc.constantFrom(...agents), ttl: fc.constantFrom(2_000, 10_000, 60_000) }) },
@@ -81,12 +83,13 @@ test('replay of a random history rebuilds the live state exactly', async () => {
               paths: o.paths,
               labels: o.labels,
               gates: o.gates,
+              acceptance: criteria(o.priority),
               ...(o.dep > 0 && o.dep <= tasks ? { depends_on: [`T${o.dep}`] } : {}),
             });
             if (r && !r.error) tasks++;
             break;
           case 'update':
-            if (lease) r = await s.rpc('task.update', { lease, task: `T${o.task}`, priority: o.priority });
+            if (lease) r = await s.rpc('task.update', { lease, task: `T${o.task}`, priority: o.priority, ...(o.priority % 2 ? { acceptance: criteria(o.task + o.priority) } : {}) });
             break;
           case 'repath': {
             // Of a task this agent holds (claiming the next ready one first if it holds none).

@@ -223,3 +223,26 @@ test('task.claim of the next ready task names the held paths when every ready ta
   const r = await s.rpc('task.claim', { lease: a });
   expect(r.error).toMatchObject({ code: 1003, message: `every ready task touches paths held by others: task T1: src/a.ts is held by bob (claim ${held.id})` });
 });
+
+test('acceptance criteria: kept in the order written, replaced by task.update, rebuilt by replay', async () => {
+  const s = await startTestServer();
+  const a = await lease(s, 'a');
+  const t = await create(s, { title: 'Parse commas', acceptance: ['a trailing comma parses', 'an error names the line'] });
+  expect(t.acceptance).toEqual(['a trailing comma parses', 'an error names the line']);
+  expect((await create(s, { title: 'no criteria' })).acceptance).toEqual([]);
+  const updated = (await s.call('task.update', { lease: a, task: 'T1', acceptance: ['b', 'a'] })).task;
+  expect(updated.acceptance).toEqual(['b', 'a']);
+  // Other changes leave them alone.
+  expect((await s.call('task.update', { lease: a, task: 'T1', priority: 0 })).task.acceptance).toEqual(['b', 'a']);
+  expect((await s.call('task.get', { task: 'T1' })).task.acceptance).toEqual(['b', 'a']);
+  const events = (await s.call('audit.list', { limit: 10 })).events.filter((e: { type: string }) => e.type.startsWith('task.'));
+  expect(events.map((e: { data: { task: { acceptance: string[] } } }) => e.data.task.acceptance)).toEqual([
+    ['a trailing comma parses', 'an error names the line'],
+    [],
+    ['b', 'a'],
+    ['b', 'a'],
+  ]);
+  expect(await s.call('audit.replay')).toMatchObject({ ok: true });
+  // An empty criterion is refused, naming it.
+  expect((await s.rpc('task.create', { title: 'x', acceptance: ['ok', ''] })).error).toMatchObject({ code: -32602, data: { field: 'acceptance.1' } });
+});

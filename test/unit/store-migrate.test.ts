@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { loadMigrations } from '../../src/store/sqlite/migrate.js';
+import { loadMigrations, migrate } from '../../src/store/sqlite/migrate.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { migrationsDir, tempStore } from '../helpers/temp-store.js';
 import { tempRoot } from '../helpers/test-server.js';
@@ -81,4 +81,18 @@ test('durability: WAL with synchronous=FULL by default, NORMAL when asked, as th
   const normal = openSqliteStore(join(dir, 'normal.db'), { migrationsDir: migrationsDir(), durability: 'normal' });
   expect(normal.storage()).toEqual({ engine: 'sqlite', journal_mode: 'wal', synchronous: 'normal' });
   normal.close();
+});
+
+test('005: tasks made before acceptance criteria existed get none', () => {
+  const dir = tempRoot();
+  const file = join(dir, 'd.db');
+  const db = new Database(file);
+  expect(migrate(db, loadMigrations(migrationsDir()).filter((m) => m.version <= 4))).toBe(4);
+  db.prepare(`INSERT INTO tasks (id, seq, title, description, status, priority, labels, depends_on, paths, gates, parent,
+    created_by, created_at, updated_at, completed_at, verified) VALUES ('T1', 1, 'old', '', 'open', 2, '[]', '[]', '[]', '[]',
+    NULL, NULL, 0, 0, NULL, NULL)`).run();
+  db.close();
+  const store = openSqliteStore(file, { migrationsDir: migrationsDir() });
+  expect(store.tasks.byId('T1')).toMatchObject({ title: 'old', acceptance: '[]' });
+  store.close();
 });
