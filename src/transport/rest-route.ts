@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { DecapodError } from '../errors.js';
 import type { MethodContext } from '../methods/define.js';
 import type { Dispatch } from '../methods/dispatch.js';
+import { stripBom } from './exact-ids.js';
 
 /** POST /rpc/<method>: params object as the body, the result on 200, `{error}` with a fitting status. */
 export function registerRestRoute(app: FastifyInstance, opts: { ctx: MethodContext; dispatch: Dispatch }): void {
   app.post<{ Params: { method: string } }>('/rpc/:method', async (req, reply) => {
     let params: unknown = {};
-    const text = typeof req.body === 'string' ? req.body : '';
+    const text = typeof req.body === 'string' ? stripBom(req.body) : '';
     if (text.trim() !== '') {
       try {
         params = JSON.parse(text);

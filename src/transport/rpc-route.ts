@@ -1,11 +1,18 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { JSONRPCServer, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
 import { DecapodError } from '../errors.js';
 import type { MethodContext } from '../methods/define.js';
 import type { Dispatch } from '../methods/dispatch.js';
+import { preserveExactIds, stripBom } from './exact-ids.js';
 import { checkEnvelope, errorResponse } from './rpc-envelope.js';
 
-/** POST /rpc: JSON-RPC 2.0 single, notification or bounded batch (not atomic). */
+/**
+ * POST /rpc: JSON-RPC 2.0 single, notification or bounded batch (not atomic).
+ *
+ * A body of notifications only is answered 200 with an empty body (docs/design.md §3), not 204:
+ * the JSON-RPC-over-HTTP drafts allow either, and clients such as jsonrpclib-pelix accept only
+ * 200 — on a 204 they raise and leave their kept-alive connection unusable.
+ */
 export function registerRpcRoute(
   app: FastifyInstance,
   opts: { ctx: MethodContext; dispatch: Dispatch; methods: Iterable<string>; maxBatch: number },
@@ -28,10 +35,12 @@ export function registerRpcRoute(
     return rpc.receive(checked.request, opts.ctx);
   };
 
+  const nothing = (reply: FastifyReply) => reply.code(200).header('content-length', '0').send();
   app.post('/rpc', async (req, reply) => {
     let body: unknown;
+    const text = stripBom(req.body as string);
     try {
-      body = JSON.parse(req.body as string);
+      body = JSON.parse(text);
     } catch {
       return reply.send(errorResponse(null, new DecapodError('PARSE_ERROR', 'parse error: the body is not valid JSON')));
     }
@@ -44,10 +53,10 @@ export function registerRpcRoute(
           errorResponse(null, new DecapodError('INVALID_REQUEST', `invalid request: batch of ${body.length} exceeds ${opts.maxBatch}`, { max_batch: opts.maxBatch })),
         );
       }
-      const answers = (await Promise.all(body.map(answer))).filter((a) => a !== null);
-      return answers.length === 0 ? reply.code(204).send() : reply.send(answers);
     }
-    const single = await answer(body);
-    return single === null ? reply.code(204).send() : reply.send(single);
+    const ids = preserveExactIds(text, body);
+    const out = Array.isArray(body) ? (await Promise.all(body.map(answer))).filter((a) => a !== null) : await answer(body);
+    if (out === null || (Array.isArray(out) && out.length === 0)) return nothing(reply);
+    return reply.type('application/json; charset=utf-8').send(ids.restore(JSON.stringify(out)));
   });
 }

@@ -3,7 +3,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { goodHeaders, rawRequest, writtenState } from '../helpers/raw-http.js';
 
 // docs/design.md §3 and JSON-RPC 2.0 on POST /rpc: every JSON-RPC answer is HTTP 200, a body of
-// notifications only gets 204 with an empty body; protocol faults carry the JSON-RPC codes and
+// notifications only gets 200 with an empty body; protocol faults carry the JSON-RPC codes and
 // error.data.code names them; -32602 names the bad field and changes nothing.
 
 type Body = string | unknown;
@@ -194,21 +194,23 @@ describe('batches', () => {
 });
 
 describe('notifications', () => {
-  test('a single notification gets 204 with an empty body', async () => {
+  test('a single notification gets 200 with an empty body (clients such as jsonrpclib-pelix refuse a 204)', async () => {
     const s = await startTestServer();
     const r = await post(s, { jsonrpc: '2.0', method: 'lease.list' });
-    expect(r.status).toBe(204);
+    expect(r.status).toBe(200);
     expect(r.text).toBe('');
+    expect(r.headers.get('content-length')).toBe('0');
   });
 
-  test('a batch of notifications only gets 204 with an empty body', async () => {
+  test('a batch of notifications only gets 200 with an empty body', async () => {
     const s = await startTestServer();
     const r = await post(s, [
       { jsonrpc: '2.0', method: 'lease.list' },
       { jsonrpc: '2.0', method: 'server.status', params: {} },
     ]);
-    expect(r.status).toBe(204);
+    expect(r.status).toBe(200);
     expect(r.text).toBe('');
+    expect(r.headers.get('content-length')).toBe('0');
   });
 
   test('a notification still executes: lease.grant as a notification writes its event', async () => {
@@ -222,7 +224,7 @@ describe('notifications', () => {
     expect(after.leases).toEqual([expect.objectContaining({ agent: 'quiet', state: 'active' })]);
   });
 
-  test('a notification never answers, not even its errors (unknown method, bad params): 204, nothing written', async () => {
+  test('a notification never answers, not even its errors (unknown method, bad params): an empty 200, nothing written', async () => {
     const s = await startTestServer();
     const before = await writtenState(s.call);
     for (const body of [
@@ -231,7 +233,7 @@ describe('notifications', () => {
       [grantNotification({ agent: 'x', bogus: 1 }), { jsonrpc: '2.0', method: 'no.such.method' }],
     ]) {
       const r = await post(s, body);
-      expect(r.status).toBe(204);
+      expect(r.status).toBe(200);
       expect(r.text).toBe('');
     }
     expect(await writtenState(s.call)).toEqual(before);
