@@ -19,6 +19,7 @@ export const ERRORS = {
   BUSY: { code: -32001, http: 503, fix: 'Retry after data.retry_after_ms; nothing was changed.' },
   VERSION_MISMATCH: { code: -32002, http: 400, fix: 'Use a client of the server\'s protocol version (data.server).' },
   SHUTTING_DOWN: { code: -32003, http: 503, fix: 'Reconnect (a new server starts on demand) and retry.' },
+  UNAVAILABLE: { code: -32004, http: 503, fix: 'data.reason says why the store takes no writes now (disk_full: data.path and data.mount name the file system): free space there, then retry after data.retry_after_ms; nothing was changed.' },
 } as const satisfies Record<string, { code: number; http: number; fix: string }>;
 
 export type ErrorName = keyof typeof ERRORS;

@@ -79,6 +79,7 @@ __all__ = [
     "BusyError",
     "VersionMismatchError",
     "ShuttingDownError",
+    "UnavailableError",
 ]
 
 
@@ -218,6 +219,14 @@ class ShuttingDownError(DecapodError):
     CODE, NAME = -32003, "SHUTTING_DOWN"
 
 
+class UnavailableError(DecapodError):
+    """The store takes no writes now, and nothing was changed: data['reason'] says why (disk_full:
+    data['path'] and data['mount'] name the file system). Free space, then retry after
+    data['retry_after_ms']. Queries still answer."""
+
+    CODE, NAME = -32004, "UNAVAILABLE"
+
+
 class LeaseLostError(LeaseInvalidError):
     """A LeaseKeeper's lease was lost (expired or revoked) while it was held: data['reason']."""
 
@@ -256,6 +265,7 @@ ERROR_CLASSES: Dict[str, Type[DecapodError]] = {
         BusyError,
         VersionMismatchError,
         ShuttingDownError,
+        UnavailableError,
     )
 }
 _ERRORS_BY_CODE: Dict[int, Type[DecapodError]] = {cls.CODE: cls for cls in ERROR_CLASSES.values() if cls.CODE is not None}

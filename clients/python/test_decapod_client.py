@@ -101,7 +101,7 @@ class ModuleTests(unittest.TestCase):
         self.assertEqual(dc.PROTOCOL, 1)
 
     def test_error_classes(self) -> None:
-        self.assertEqual(len(dc.ERROR_CLASSES), 17)
+        self.assertEqual(len(dc.ERROR_CLASSES), 18)
         for name, cls in dc.ERROR_CLASSES.items():
             self.assertTrue(issubclass(cls, dc.DecapodError))
             self.assertEqual(cls.NAME, name)

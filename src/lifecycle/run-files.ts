@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, chmodSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { diskFullDetail, isNoSpaceErrno } from '../util/disk-space.js';
 
 // DESIGN §1–§2: where a project's server state lives. Light on purpose: the CLI imports it.
 
@@ -48,18 +49,38 @@ export function ensureRunDir(paths: RunPaths): void {
   chmodSync(paths.decapodDir, 0o700);
   // Decapod's state is not the project's content: keep it out of git (and of proof digests).
   const ignore = join(paths.decapodDir, '.gitignore');
-  if (!existsSync(ignore)) writeFileSync(ignore, '# Decapod state: local to this machine\n*\n');
+  if (!existsSync(ignore)) {
+    try {
+      writeFileSync(ignore, '# Decapod state: local to this machine\n*\n');
+    } catch (err) {
+      rmSync(ignore, { force: true }); // never a cut-short one (a full disk): the next start writes it
+      throw clearIfNoSpace(err, ignore, paths.decapodDir);
+    }
+  }
 }
 
-/** temp file (0600), fsync, rename, fsync the folder: a reader sees the old file or the whole new one. */
+/**
+ * temp file (0600), fsync, rename, fsync the folder: a reader sees the old file or the whole new one.
+ * On a full disk it throws, naming the file system, and leaves no temp file behind.
+ */
 export function writeServerJson(paths: RunPaths, info: ServerJson): void {
   const tmp = `${paths.serverJson}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
+  const buf = Buffer.from(`${JSON.stringify(info, null, 2)}\n`, 'utf8');
   try {
-    writeSync(fd, `${JSON.stringify(info, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      // write(2) may take part of it when the disk fills: the rest, or the error, comes next.
+      for (let done = 0, n = -1; done < buf.length; done += n) {
+        n = writeSync(fd, buf, done, buf.length - done);
+        if (n === 0) throw Object.assign(new Error(`no room to write ${tmp}`), { code: 'ENOSPC' });
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw clearIfNoSpace(err, paths.serverJson, paths.runDir);
   }
   renameSync(tmp, paths.serverJson);
   const dirFd = openSync(paths.runDir, 'r');
@@ -68,6 +89,11 @@ export function writeServerJson(paths: RunPaths, info: ServerJson): void {
   } finally {
     closeSync(dirFd);
   }
+}
+
+/** A write refused for lack of space says which file and which file system; other errors stay as they are. */
+function clearIfNoSpace(err: unknown, file: string, dir: string): unknown {
+  return isNoSpaceErrno(err) ? new Error(`cannot write ${file}: ${diskFullDetail(dir).message}`, { cause: err }) : err;
 }
 
 /** The advertised server, or undefined when the file is missing or not a server.json at all. */

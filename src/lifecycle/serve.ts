@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, closeSync, openSync, realpathSync } from 'node:fs';
+import { chmodSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { MethodContext } from '../methods/define.js';
 import type { Store } from '../store/store.js';
@@ -8,6 +8,7 @@ import { iso, ManualClock, systemClock, type Clock } from '../util/clock.js';
 import { packageRoot } from '../util/package-root.js';
 import { PROTOCOL, VERSION } from '../version.js';
 import { IdleWatch } from './idle-watch.js';
+import { openLogFile } from './log-file.js';
 import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
 import { acquireServerLocks, AlreadyLockedError, type ServerLocks } from './server-lock.js';
 import { startHousekeeping, type Retention } from './housekeeping.js';
@@ -80,7 +81,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   ]);
   let store: Store;
   try {
-    store = openSqliteStore(paths.database, { durability: opts.durability, migrationsDir: `${packageRoot()}/migrations` });
+    store = openSqliteStore(paths.database, {
+      durability: opts.durability,
+      migrationsDir: `${packageRoot()}/migrations`,
+      // A full disk is a fault worth one line each way (while it lasts, that line may be dropped).
+      onWriteState: (s) =>
+        s.writable
+          ? app.log.info({ refused: s.refused }, 'writes accepted again')
+          : app.log.warn({ reason: s.error.reason, ...s.error.detail }, `writes refused: ${s.error.message}`),
+    });
   } catch (err) {
     await releaseLock();
     throw err;
@@ -117,7 +126,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
   };
 
-  closeSync(openSync(paths.logFile, 'a', 0o600));
+  // Never blocks and never retries: a line the disk refuses is dropped and counted (log-file.ts).
+  const logFile = openLogFile(paths.logFile);
   chmodSync(paths.logFile, 0o600); // the log is private like the rest of the run folder
   // Idle exit is about the process, not about leases: it always runs on real time.
   const idle = new IdleWatch(opts.idleTimeoutMs, systemClock, () => void stop('idle'));
@@ -129,12 +139,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     activity: idle,
     ...(testClock ? { methods: new Map([...METHODS, ...testClockMethods(testClock).map((m) => [m.name, m] as const)]) } : {}),
     // Quiet: lifecycle lines and faults only, never request bodies (they carry lease secrets).
-    logger: opts.foreground ? { level: 'info' } : { level: 'info', file: paths.logFile },
+    logger: opts.foreground ? { level: 'info' } : { level: 'info', stream: logFile },
   });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
   } catch (err) {
     store.close();
+    logFile.close();
     await releaseLock();
     throw err;
   }
@@ -150,7 +161,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     instance_id: instanceId,
     started_at: iso(startedAt),
   };
-  writeServerJson(paths, info);
+  try {
+    writeServerJson(paths, info);
+  } catch (err) {
+    // A full disk, say: nobody could find this server, so it must not go on holding the root.
+    await app.close();
+    store.close();
+    logFile.close();
+    await releaseLock();
+    throw err;
+  }
   const housekeeping = startHousekeeping(
     ctx,
     () => ctx.waits.notify(),
@@ -177,7 +197,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       // DESIGN §11: the final head, anchored in git (bounded; never fails the stop). The next
       // server waits for our lock, so this head is the last one.
       await checkpoints.final().catch(() => {});
-      store.close();
+      try {
+        store.close();
+      } catch (err) {
+        app.log.error({ err }, 'closing the database failed'); // the lock is released all the same
+      }
+      logFile.close();
       await releaseLock();
       resolveStopped(reason);
       opts.onStopped?.(reason);
@@ -194,6 +219,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     app.server.closeAllConnections();
     removeServerJsonIfOurs(paths, instanceId);
     store.close();
+    logFile.close();
     releaseGuard(); // the folder is not ours any more; the next caller may start a server
     resolveStopped('lock-compromised');
     opts.onStopped?.('lock-compromised');

@@ -3,6 +3,7 @@ import { expireDue } from '../domain/expiry.js';
 import { frozenAt, iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
 import type { GroupCommit } from '../store/sqlite/sqlite-store.js';
+import { StoreUnavailableError } from '../store/store.js';
 import type { MethodContext, MethodDef } from './define.js';
 import { checkParamsShape, compileParams } from './validate.js';
 
@@ -202,10 +203,11 @@ function withWaited(err: DecapodError, waitMs: number): DecapodError {
   return new DecapodError('CONFLICT', `${err.message} (waited ${waitMs} ms)`, { ...err.data, waited_ms: waitMs });
 }
 
+/** The store's engine-neutral refusals become BUSY or UNAVAILABLE (DESIGN §3); the rest, toRpcError. */
 function asDecapodError(err: unknown): DecapodError {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT') {
-    return new DecapodError('BUSY', 'storage is busy; retry shortly', { retry_after_ms: 100 });
+  if (err instanceof StoreUnavailableError) {
+    if (err.reason === 'busy') return new DecapodError('BUSY', err.message, { retry_after_ms: err.retryAfterMs });
+    return new DecapodError('UNAVAILABLE', err.message, { reason: err.reason, retry_after_ms: err.retryAfterMs, ...err.detail });
   }
   return toRpcError(err);
 }

@@ -249,3 +249,21 @@ export interface Store {
   storage(): { engine: string; journal_mode: string; synchronous: 'off' | 'normal' | 'full' | 'extra' };
   close(): void;
 }
+
+/**
+ * The store cannot take this call now, and nothing was changed: the engine's lock was not obtained
+ * in time (`busy`), or its disk is full (`disk_full`). Engine-neutral, so the layers above never see
+ * an engine's own codes (SQLITE_BUSY, SQLITE_FULL); the dispatcher answers BUSY or UNAVAILABLE.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    readonly reason: 'busy' | 'disk_full',
+    message: string,
+    readonly retryAfterMs: number,
+    /** what names the cause: for disk_full, `{path, mount?, free_bytes?}` */
+    readonly detail: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}

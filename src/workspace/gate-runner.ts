@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { settleArtifact } from './artifacts.js';
+import { settleArtifact, unavailableIfDiskFull } from './artifacts.js';
 
 export interface GateRunResult {
   exit_code: number | null;
@@ -32,7 +32,10 @@ const KILL_GRACE_MS = 2_000;
  * Runs a gate's command with a shell in the root, in its own process group, bounded by its
  * timeout (then the whole group is killed). stdout and stderr stream into one file at `liveFile`
  * (capped; the rest is counted as truncated), which then moves to its content address.
- * Asynchronous: the event loop stays free for other calls while the gate runs.
+ * Asynchronous: the event loop stays free for other calls while the gate runs. Output that cannot
+ * be written (a full disk) fails the run: the gate's group is stopped as on a timeout, the partial
+ * file removed, and the promise rejects (UNAVAILABLE for a full disk), so no proof is recorded of
+ * output nobody could keep.
  */
 export function runGate(opts: {
   root: string;
@@ -42,12 +45,17 @@ export function runGate(opts: {
   env: Record<string, string>;
   liveFile: string;
 }): Promise<GateRunResult> {
-  mkdirSync(dirname(opts.liveFile), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dirname(opts.liveFile), { recursive: true, mode: 0o700 });
+  } catch (err) {
+    return Promise.reject(unavailableIfDiskFull(err, opts.root));
+  }
   const started = process.hrtime.bigint();
   const out = createWriteStream(opts.liveFile, { mode: 0o600 });
   const hash = createHash('sha256');
   let kept = 0;
   let truncated = false;
+  let writeFailed: unknown;
   const child = spawn('/bin/sh', ['-c', opts.command], {
     cwd: opts.root,
     env: gateEnv(opts.env),
@@ -55,6 +63,7 @@ export function runGate(opts: {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const take = (chunk: Buffer) => {
+    if (writeFailed !== undefined) return;
     const room = opts.capBytes - kept;
     if (room <= 0) {
       truncated = true;
@@ -78,11 +87,20 @@ export function runGate(opts: {
   };
   let timedOut = false;
   let grace: NodeJS.Timeout | undefined;
+  const stopGroup = () => {
+    killGroup('SIGTERM');
+    grace ??= setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+  };
   const timer = setTimeout(() => {
     timedOut = true;
-    killGroup('SIGTERM');
-    grace = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+    stopGroup();
   }, opts.timeoutMs);
+  // The output cannot be kept (ENOSPC): the run is worth nothing, so it stops now.
+  out.on('error', (err) => {
+    if (writeFailed !== undefined) return;
+    writeFailed = err;
+    stopGroup();
+  });
 
   return new Promise((resolve, reject) => {
     let exitCode: number | null = null;
@@ -96,11 +114,25 @@ export function runGate(opts: {
       exitCode = code;
       killGroup('SIGKILL');
     });
+    const fail = (err: unknown) => {
+      out.destroy();
+      const refusal = unavailableIfDiskFull(err, opts.root); // the space left when it ran out
+      rmSync(opts.liveFile, { force: true });
+      reject(refusal);
+    };
     child.on('close', () => {
       clearTimeout(timer);
       clearTimeout(grace);
-      out.end(() => {
+      if (writeFailed !== undefined) return fail(writeFailed);
+      out.end((err?: Error | null) => {
+        if (err || writeFailed !== undefined) return fail(writeFailed ?? err);
         const sha256 = hash.digest('hex');
+        let artifact: string;
+        try {
+          artifact = settleArtifact(opts.root, opts.liveFile, sha256);
+        } catch (moveErr) {
+          return fail(moveErr);
+        }
         resolve({
           exit_code: timedOut ? null : exitCode,
           timed_out: timedOut,
@@ -108,7 +140,7 @@ export function runGate(opts: {
           output_sha256: sha256,
           output_bytes: kept,
           truncated,
-          artifact: settleArtifact(opts.root, opts.liveFile, sha256),
+          artifact,
         });
       });
     });

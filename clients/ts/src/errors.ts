@@ -20,6 +20,8 @@ export interface ErrorData {
   INVALID_PARAMS: { field: string };
   BUSY: { retry_after_ms: number };
   VERSION_MISMATCH: { client: number; server: number };
+  /** the store takes no writes now; nothing was changed. disk_full names the file system */
+  UNAVAILABLE: { reason: 'disk_full'; retry_after_ms: number; path?: string; mount?: string; free_bytes?: number };
 }
 
 /**

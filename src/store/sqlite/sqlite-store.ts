@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Store } from '../store.js';
+import { StoreUnavailableError, type Store } from '../store.js';
 import { sqliteClaims } from './claims.js';
 import { sqliteEvents } from './events.js';
 import { sqliteLeases } from './leases.js';
@@ -9,6 +9,7 @@ import { metaCounter, sqliteIdempotency, sqliteMeta } from './meta.js';
 import { sqliteDump, sqliteProofs } from './proofs.js';
 import { sqliteTasks } from './tasks.js';
 import { loadMigrations, migrate } from './migrate.js';
+import { storeErrorOf, translated } from './sqlite-errors.js';
 
 export type Durability = 'full' | 'normal';
 
@@ -20,6 +21,11 @@ export interface SqliteStoreOptions {
   durability?: Durability;
   busyTimeoutMs?: number;
   migrationsDir: string;
+  /**
+   * Told when writes start being refused for a reason that needs someone to act (a full disk),
+   * and once a write commits again, with how many were refused meanwhile. Once per change.
+   */
+  onWriteState?: (state: { writable: false; error: StoreUnavailableError } | { writable: true; refused: number }) => void;
 }
 
 /**
@@ -44,14 +50,17 @@ export interface GroupCommit {
 /** The SQLite implementation of the store contract. Every statement is prepared once, at open. */
 export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store & GroupCommit {
   mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
-  db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
-  db.pragma('foreign_keys = ON');
+  // A start on a full disk fails here, saying so (storeErrorOf), rather than somewhere later.
+  const db = translated(file, () => new Database(file));
   let version: number;
   try {
-    version = migrate(db, loadMigrations(opts.migrationsDir));
+    translated(file, () => {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      db.pragma('foreign_keys = ON');
+      version = migrate(db, loadMigrations(opts.migrationsDir));
+    });
   } catch (err) {
     db.close();
     throw err;
@@ -93,20 +102,44 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
     journal_mode: String(db.pragma('journal_mode', { simple: true })),
     synchronous: (['off', 'normal', 'full', 'extra'] as const)[Number(db.pragma('synchronous', { simple: true }))]!,
   };
-  let group: { committed: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
+  let group:
+    | { committed: Promise<void>; resolve: () => void; reject: (err: unknown) => void; members: number; wroteRows: boolean }
+    | undefined;
+  // Why SQLite rolled the open group back under us (an I/O error, a full disk), if it did.
+  let rolledBackBy: unknown;
 
-  /** Commits the open group, if any; on failure rolls it back and fails every member. */
+  // Writes refused for a full disk since the last one that committed: told once each way. Only a
+  // commit that wrote rows proves the disk takes writes again (a sweep with nothing due writes none).
+  let refused = 0;
+  const wrote = (outcome: unknown, members = 1, wroteRows = true): void => {
+    if (outcome === undefined) {
+      if (!wroteRows) return;
+      if (refused > 0) opts.onWriteState?.({ writable: true, refused });
+      refused = 0;
+    } else if (outcome instanceof StoreUnavailableError && outcome.reason === 'disk_full') {
+      if (refused === 0) opts.onWriteState?.({ writable: false, error: outcome });
+      refused += members;
+    }
+  };
+
+  /**
+   * Commits the open group, if any; on failure rolls it back and fails every member, so none of
+   * them is acknowledged. The connection is then out of any transaction: the next write begins anew.
+   */
   const commitGroup = (): unknown => {
     const g = group;
     if (!g) return undefined;
     group = undefined;
     try {
       // Some errors (I/O, disk full) make SQLite roll the whole transaction back by itself.
-      if (!db.inTransaction) throw new Error('storage rolled back the write group');
+      if (!db.inTransaction) throw rolledBackBy ?? new Error('storage rolled back the write group');
       commit.run();
       g.resolve();
+      wrote(undefined, g.members, g.wroteRows);
       return undefined;
-    } catch (err) {
+    } catch (raw) {
+      // A COMMIT refused with SQLITE_FULL rolls the transaction back by itself (seen on tmpfs, WAL);
+      // should one ever stay open, undo it, or the next BEGIN would fail.
       if (db.inTransaction) {
         try {
           rollback.run();
@@ -114,25 +147,45 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
           // the connection already rolled it back
         }
       }
+      const err = storeErrorOf(raw, file);
       g.reject(err);
+      wrote(err, g.members);
       return err;
+    } finally {
+      rolledBackBy = undefined;
     }
   };
 
   const grouped = <T>(fn: () => T): { value: T; committed: Promise<void> } => {
     if (group && !db.inTransaction) commitGroup(); // rolled back under it: fail that group, start anew
     if (!group) {
-      begin.run();
+      translated(file, () => begin.run());
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
       const committed = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
       committed.catch(() => {}); // a member that threw before awaiting it must not leave it unhandled
-      group = { committed, resolve, reject };
+      group = { committed, resolve, reject, members: 0, wroteRows: false };
       setImmediate(commitGroup);
     }
-    const committed = group.committed;
-    // Inside an open transaction better-sqlite3 runs this as a savepoint: all of fn or none of it.
-    return { value: db.transaction(fn)(), committed };
+    const g = group;
+    g.members++;
+    try {
+      // Inside an open transaction better-sqlite3 runs this as a savepoint: all of fn or none of it.
+      const before = totalChanges.get() as number;
+      const value = db.transaction(fn)();
+      if ((totalChanges.get() as number) !== before) g.wroteRows = true;
+      return { value, committed: g.committed };
+    } catch (raw) {
+      const err = storeErrorOf(raw, file);
+      if (!db.inTransaction) {
+        // SQLite rolled the whole group back, earlier members too: fail them all now, saying why.
+        rolledBackBy = err;
+        commitGroup();
+      } else {
+        wrote(err);
+      }
+      throw err;
+    }
   };
 
   return {
@@ -152,9 +205,20 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
     dump: sqliteDump(db),
     transaction: (fn) => {
       if (group && !db.inTransaction) commitGroup();
-      if (!group) return db.transaction(fn).immediate();
+      if (!group) {
+        try {
+          const before = totalChanges.get() as number;
+          const value = db.transaction(fn).immediate();
+          wrote(undefined, 1, (totalChanges.get() as number) !== before);
+          return value;
+        } catch (raw) {
+          const err = storeErrorOf(raw, file);
+          wrote(err);
+          throw err;
+        }
+      }
       // A group is open: join it, then commit it now, so this returns only once fn is committed.
-      const value = db.transaction(fn)();
+      const value = grouped(fn).value;
       const failed = commitGroup();
       if (failed !== undefined) throw failed;
       return value;
@@ -163,7 +227,7 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
     pendingCommit: () => group?.committed,
     snapshot: (fn) => {
       if (db.inTransaction) return fn();
-      beginRead.run();
+      translated(file, () => beginRead.run());
       try {
         const now = performance.now();
         if (now - otherWriters.checkedAt >= OTHER_WRITERS_MS) otherWriters = { version: dataVersion.get() as number, checkedAt: now };
