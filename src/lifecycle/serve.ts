@@ -9,6 +9,8 @@ import { packageRoot } from '../util/package-root.js';
 import { PROTOCOL, VERSION } from '../version.js';
 import { IdleWatch } from './idle-watch.js';
 import { openLogFile } from './log-file.js';
+import { storeErrorOf } from '../store/sqlite/sqlite-errors.js';
+import { diskFullDetail, isNoSpaceErrno } from '../util/disk-space.js';
 import { ensureRunDir, readServerJson, removeServerJsonIfOurs, runPaths, writeServerJson, type ServerJson } from './run-files.js';
 import { acquireServerLocks, AlreadyLockedError, type ServerLocks } from './server-lock.js';
 import { startHousekeeping, type Retention } from './housekeeping.js';
@@ -46,6 +48,12 @@ export class AlreadyServingError extends Error {
   }
 }
 
+/** A start refused for lack of space says so, naming the file system, instead of a bare engine error. */
+function startError(err: unknown, what: string, dir: string): unknown {
+  const full = isNoSpaceErrno(err) || (storeErrorOf(err, dir) as { reason?: unknown } | null)?.reason === 'disk_full';
+  return full ? new Error(`cannot ${what}: ${diskFullDetail(dir).message}`, { cause: err }) : err;
+}
+
 /**
  * DESIGN §2: take the lock, open the store, listen on 127.0.0.1:0, and only then advertise in
  * server.json. Stops on idle, signal or server.shutdown: stop accepting, finish in-flight calls,
@@ -66,7 +74,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     locks = await acquireServerLocks(paths, (err) => onLockLost(err));
   } catch (err) {
     if (err instanceof AlreadyLockedError) throw new AlreadyServingError(readServerJson(paths)?.pid);
-    throw err;
+    throw startError(err, `take the server lock in ${paths.runDir}`, paths.runDir);
   }
   // The guard decides who serves (server-lock.ts); both are released together, the guard last.
   const releaseLock = () => locks.release();

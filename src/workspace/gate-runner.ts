@@ -120,29 +120,34 @@ export function runGate(opts: {
       rmSync(opts.liveFile, { force: true });
       reject(refusal);
     };
+    // The output is judged once its file is closed: a write refused late (ENOSPC, answered by the
+    // thread pool after the gate exited) is known by then, as the stream's first error.
+    const settle = () => {
+      const err = out.errored ?? writeFailed;
+      if (err) return fail(err);
+      const sha256 = hash.digest('hex');
+      let artifact: string;
+      try {
+        artifact = settleArtifact(opts.root, opts.liveFile, sha256);
+      } catch (moveErr) {
+        return fail(moveErr);
+      }
+      resolve({
+        exit_code: timedOut ? null : exitCode,
+        timed_out: timedOut,
+        duration_ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
+        output_sha256: sha256,
+        output_bytes: kept,
+        truncated,
+        artifact,
+      });
+    };
     child.on('close', () => {
       clearTimeout(timer);
       clearTimeout(grace);
-      if (writeFailed !== undefined) return fail(writeFailed);
-      out.end((err?: Error | null) => {
-        if (err || writeFailed !== undefined) return fail(writeFailed ?? err);
-        const sha256 = hash.digest('hex');
-        let artifact: string;
-        try {
-          artifact = settleArtifact(opts.root, opts.liveFile, sha256);
-        } catch (moveErr) {
-          return fail(moveErr);
-        }
-        resolve({
-          exit_code: timedOut ? null : exitCode,
-          timed_out: timedOut,
-          duration_ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
-          output_sha256: sha256,
-          output_bytes: kept,
-          truncated,
-          artifact,
-        });
-      });
+      if (out.closed) return settle();
+      out.once('close', settle);
+      out.end();
     });
   });
 }

@@ -18,6 +18,7 @@ import {
   recordFigures,
   rpcDirect,
   rpcDirectOk,
+  runDecapod,
   runPaths,
   serveProcesses,
   serverLog,
@@ -170,19 +171,22 @@ test('on a full disk writes are refused with UNAVAILABLE and change nothing, rea
   expect(await serverA.exited).toEqual({ code: 0, signal: null });
   expect(existsSync(runPaths(a).serverJson)).toBe(false);
 
-  // A start on the full disk fails at once, saying why, and leaves nothing running. (A's exit
-  // removed its files: fill up what that freed.)
-  fillDisk(fs.dir);
-  const restart = await callDecapod(a, 'server.status', undefined, { env: { DECAPOD_IDLE_TIMEOUT: '120s' } });
-  expect(restart.code, describeRun(restart)).toBe(1);
-  expect(restart.stderr).toContain(`decapod serve for ${a} exited with code 1`);
-  await waitFor(() => serveProcesses(a).length === 0, { timeoutMs: 10_000, what: 'no server left for the root' });
-  fillDisk(fs.dir);
+  // A start on the full disk fails at once, saying why, and leaves nothing running: `decapod serve`
+  // itself names the file system on stderr (a spawned server's stderr goes to server.log, on the
+  // same full disk, so a caller that spawns one is told only that it failed). A's exit removed its
+  // files: fill up what that freed, before each start.
   const fresh = newRoot(fs, 'fresh');
-  const first = await callDecapod(fresh, 'server.status');
-  expect(first.code, describeRun(first)).toBe(1);
-  expect(first.stderr).toContain(`disk full: the file system mounted at ${fs.dir}`);
-  expect(serveProcesses(fresh)).toEqual([]);
+  for (const root of [a, fresh]) {
+    fillDisk(fs.dir);
+    const serve = await runDecapod(['serve', '--idle-timeout', '120s'], { root });
+    expect(serve.code, describeRun(serve)).toBe(1);
+    expect(serve.stderr).toContain(`disk full: the file system mounted at ${fs.dir}`);
+    expect(existsSync(runPaths(root).serverJson)).toBe(false);
+    fillDisk(fs.dir);
+    const call = await callDecapod(root, 'server.status', undefined, { env: { DECAPOD_IDLE_TIMEOUT: '120s' } });
+    expect(call.code, describeRun(call)).toBe(1);
+    await waitFor(() => serveProcesses(root).length === 0, { timeoutMs: 10_000, what: `no server left for ${root}` });
+  }
 
   // Freed again: the next caller starts a server on A, and every acknowledged write survived.
   freeDisk(filledAgain);
