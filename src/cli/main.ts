@@ -1,3 +1,4 @@
+import nodeModule from 'node:module';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CATALOG } from '../generated/catalog.js';
@@ -98,6 +99,15 @@ async function serve(root: string, values: { 'idle-timeout'?: string; durability
   try {
     idleTimeoutMs = parseDuration(idleText, values['idle-timeout'] ? '--idle-timeout' : 'DECAPOD_IDLE_TIMEOUT');
   } catch (err) {
+/**
+ * Node ≥ 22.1 keeps the compiled code of the server's bundle (fastify, ajv, pino) in a cache
+ * folder (NODE_COMPILE_CACHE, else the system temp folder), so a spawned server skips compiling
+ * it again: measured in BENCHMARKS.md. Older Node has no such cache; nothing happens there.
+ */
+function enableCompileCache(): void {
+  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+}
+
     throw new UsageError((err as Error).message);
   }
   const durability = values.durability ?? 'full';
@@ -111,6 +121,8 @@ async function serve(root: string, values: { 'idle-timeout'?: string; durability
     server = await startServer({ root, idleTimeoutMs, durability, foreground: values.foreground, ...(checkpointEvery !== undefined ? { checkpointEvery } : {}) });
   } catch (err) {
     if (err instanceof AlreadyServingError) {
+  enableCompileCache();
+  // esbuild rewrites this import to dist/server/serve.js (scripts/build.mjs): the server's bundle.
       process.stderr.write(`decapod serve: ${err.message}; not serving\n`);
       return EXIT_ALREADY_SERVING;
     }

@@ -13,8 +13,12 @@ export interface ExactIds {
 
 const NONE: ExactIds = { restore: (json) => json };
 
-const inexactId = (item: unknown): boolean =>
-  typeof item === 'object' && item !== null && typeof (item as { id?: unknown }).id === 'number' && !Number.isSafeInteger((item as { id: number }).id);
+// A finite id that is not a safe integer; an id past the double range (1e309) stays Infinity and
+// is refused by the envelope check, as before.
+const inexactId = (item: unknown): boolean => {
+  const id = typeof item === 'object' && item !== null ? (item as { id?: unknown }).id : undefined;
+  return typeof id === 'number' && Number.isFinite(id) && !Number.isSafeInteger(id);
+};
 
 /**
  * Looks for numeric ids a double cannot carry exactly in a parsed body (a request or a batch);
