@@ -225,17 +225,28 @@ test('audit.replay rebuilds the live state exactly; altering one event breaks re
 
 test('while Decapod runs a gate for an agent, the agent’s lease and claim stay alive', async () => {
   const s = await startTestServer();
-  writeConfig(s.root, { gates: { wait: { command: 'sleep 1.5; echo done' } } });
-  const lease = (await s.call('lease.grant', { agent: 'patient', ttl_ms: 1_000 })).lease;
+  // The gate runs until the test lets it go: no race between its duration and the steps below.
+  // (The signal file is under .decapod/, which no digest covers: the proof still counts.)
+  writeConfig(s.root, { gates: { wait: { command: 'while [ ! -f .decapod/go ]; do sleep 0.02; done; echo done' } } });
+  const { lease, lease_id } = await s.call('lease.grant', { agent: 'patient', ttl_ms: 1_000 });
   await s.call('task.create', { title: 't', gates: ['wait'] });
   const { claim } = await s.call('task.claim', { lease, task: 'T1' });
   const running = s.call('proof.run', { lease, task: 'T1', gate: 'wait', fence: claim.fence });
-  // The test clock moves well past the TTL while the gate runs; renewals move the deadline along.
+  const deadline = async () => (await s.call('lease.list')).leases.find((l: { lease_id: string }) => l.lease_id === lease_id).expires_at as string;
+  // The test clock moves 2.4 s, well past the 1 s TTL, in steps of 0.4 s; after each step the
+  // keep-alive must have moved the deadline (waited for, bounded) before the clock moves again.
   for (let i = 0; i < 6; i++) {
-    await new Promise((r) => setTimeout(r, 250));
+    const before = await deadline();
     s.clock.advance(400);
+    let after = before;
+    for (let n = 0; n < 200 && after === before; n++) {
+      await new Promise((r) => setTimeout(r, 25));
+      after = await deadline();
+    }
+    expect(after, `step ${i}: the lease was not renewed while the gate ran`).not.toBe(before);
   }
+  writeFileSync(join(s.root, '.decapod', 'go'), '');
   const { proof } = await running;
-  expect(proof.passed).toBe(true);
+  expect(proof).toMatchObject({ passed: true, counts: true });
   expect((await s.call('task.complete', { lease, task: 'T1', fence: claim.fence })).task.status).toBe('done');
 });
