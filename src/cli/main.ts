@@ -93,12 +93,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(root: string, values: { 'idle-timeout'?: string; durability?: string; foreground?: boolean }): Promise<number> {
-  const idleText = values['idle-timeout'] ?? process.env.DECAPOD_IDLE_TIMEOUT ?? DEFAULT_IDLE_TIMEOUT;
-  let idleTimeoutMs: number;
-  try {
-    idleTimeoutMs = parseDuration(idleText, values['idle-timeout'] ? '--idle-timeout' : 'DECAPOD_IDLE_TIMEOUT');
-  } catch (err) {
 /**
  * Node ≥ 22.1 keeps the compiled code of the server's bundle (fastify, ajv, pino) in a cache
  * folder (NODE_COMPILE_CACHE, else the system temp folder), so a spawned server skips compiling
@@ -108,6 +102,12 @@ function enableCompileCache(): void {
   (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 }
 
+async function serve(root: string, values: { 'idle-timeout'?: string; durability?: string; foreground?: boolean }): Promise<number> {
+  const idleText = values['idle-timeout'] ?? process.env.DECAPOD_IDLE_TIMEOUT ?? DEFAULT_IDLE_TIMEOUT;
+  let idleTimeoutMs: number;
+  try {
+    idleTimeoutMs = parseDuration(idleText, values['idle-timeout'] ? '--idle-timeout' : 'DECAPOD_IDLE_TIMEOUT');
+  } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const durability = values.durability ?? 'full';
@@ -115,14 +115,14 @@ function enableCompileCache(): void {
     throw new UsageError(`--durability: expected full or normal, got ${JSON.stringify(durability)}`);
   }
   const checkpointEvery = checkpointEveryFromEnv();
+  enableCompileCache();
+  // esbuild rewrites this import to dist/server/serve.js (scripts/build.mjs): the server's bundle.
   const { startServer, AlreadyServingError } = await import('../lifecycle/serve.js');
   let server;
   try {
     server = await startServer({ root, idleTimeoutMs, durability, foreground: values.foreground, ...(checkpointEvery !== undefined ? { checkpointEvery } : {}) });
   } catch (err) {
     if (err instanceof AlreadyServingError) {
-  enableCompileCache();
-  // esbuild rewrites this import to dist/server/serve.js (scripts/build.mjs): the server's bundle.
       process.stderr.write(`decapod serve: ${err.message}; not serving\n`);
       return EXIT_ALREADY_SERVING;
     }
