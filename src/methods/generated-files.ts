@@ -1,4 +1,5 @@
 import { renderCatalogModule } from './catalog.js';
+import { renderClientFiles } from './client-files.js';
 import { renderErrorsDoc, renderMethodsDoc } from './docs.js';
 import { buildOpenApi } from './openapi.js';
 import { buildOpenRpc } from './openrpc.js';
@@ -13,5 +14,6 @@ export function renderGenerated(): Record<string, string> {
     'src/generated/catalog.ts': renderCatalogModule(methods),
     'docs/errors.md': renderErrorsDoc(),
     'docs/methods.md': renderMethodsDoc(methods),
+    ...renderClientFiles(methods),
   };
 }

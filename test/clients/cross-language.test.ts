@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
-import { isRpcError, startEphemeral } from '../../clients/ts/index.js';
+import { isRpcError, startEphemeral } from '../../clients/ts/src/index.js';
 import { packageRoot } from '../../src/util/package-root.js';
 
 // Issue 5: a Python agent and a TypeScript agent contend for the same paths on one server, and
@@ -30,7 +30,8 @@ print(json.dumps(got))
 `;
 
 test('a Python agent and a TypeScript agent take turns on the same paths, consistently', async () => {
-  const eph = await startEphemeral();
+  // The client package starts the CLI that DECAPOD_BIN names (or `decapod` on PATH): this checkout's.
+  const eph = await startEphemeral({ env: { ...process.env, DECAPOD_BIN: join(packageRoot(), 'bin', 'decapod') } });
   onTestFinished(() => eph.close());
   const { client } = eph;
 

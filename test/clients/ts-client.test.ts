@@ -19,7 +19,7 @@ import {
   type Ephemeral,
   type Methods,
   type Task,
-} from '../../clients/ts/index.js';
+} from '../../clients/ts/src/index.js';
 import { CATALOG } from '../../src/generated/catalog.js';
 import { RpcError as LauncherRpcError } from '../../src/launcher/rpc-call.js';
 import { binPath, isAlive, killServersFor, runPaths, useBuiltCli, waitFor, within } from '../helpers/process.js';

@@ -1,6 +1,7 @@
 // Documentation that works when pasted: every ```ts block of clients/ts/README.md type-checks
-// against the real client, then runs as written. It is bundled from the repository root, as the
-// README's esbuild line does, and run by node in a fresh folder (so `connect()` serves that folder).
+// against the real client, then runs as written. `decapod-client` resolves to the package's source
+// here (test/clients/ts-package.test.ts runs the installed tarball); each block is bundled and run
+// by node in a fresh folder (so `connect()` serves that folder).
 // Each block must exit by itself, which shows that held leases and pooled connections never keep a
 // process alive. Each `// prints: X` line must appear in its output.
 import { spawn } from 'node:child_process';
@@ -39,7 +40,8 @@ test('the README ts blocks type-check against the client', () => {
   host.readFile = (f) => virtual.get(f) ?? readFile.call(host, f);
   host.getSourceFile = (f, language, ...rest) =>
     virtual.has(f) ? ts.createSourceFile(f, virtual.get(f)!, language) : getSourceFile.call(host, f, language, ...rest);
-  const program = ts.createProgram({ rootNames: [...virtual.keys()], options: { ...parsed.options, noEmit: true }, host });
+  const paths = { 'decapod-client': [join(REPO, 'clients', 'ts', 'src', 'index.ts')] };
+  const program = ts.createProgram({ rootNames: [...virtual.keys()], options: { ...parsed.options, noEmit: true, paths }, host });
   const problems = ts.getPreEmitDiagnostics(program).filter((d) => d.file && virtual.has(d.file.fileName));
   expect(ts.formatDiagnostics(problems, host)).toBe('');
 });
@@ -54,7 +56,7 @@ for (const block of blocks) {
       platform: 'node',
       format: 'esm',
       target: 'node20',
-      packages: 'external',
+      alias: { 'decapod-client': join(REPO, 'clients', 'ts', 'src', 'index.ts') },
       outfile: out,
       logLevel: 'silent',
     });

@@ -4,10 +4,14 @@ import { expect, test } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 
 // STYLE: the tree is the architecture; imports only point down:
-// cli → launcher → (lifecycle's run files and lock); lifecycle → transport → methods → domain → store,
-// and methods → workspace → domain.
+// cli → launcher → client (the TypeScript client package, clients/ts/src: discovery, spawn and the
+// one retry policy) and lifecycle's run files and lock (the CLI's guard probe); lifecycle → transport
+// → methods → domain → store, and methods → workspace → domain. No server layer imports the client,
+// and the client imports nothing of src/ (it is a package of its own: see the last test).
 // util, errors, version and generated are leaves anyone may use.
 const LEAVES = ['util', 'errors.ts', 'version.ts', 'generated'];
+/** The client package's source, as a path from src/. */
+const CLIENT = '../clients/ts/src';
 const MAY_IMPORT: Record<string, string[]> = {
   store: [],
   domain: ['store'],
@@ -16,8 +20,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   methods: ['domain', 'store', 'workspace'],
   transport: ['methods'],
   lifecycle: ['transport', 'methods', 'domain', 'store', 'workspace'],
-  launcher: ['lifecycle/run-files.ts', 'lifecycle/server-lock.ts'],
-  cli: ['launcher', 'lifecycle/serve.ts', 'workspace/artifacts.ts'],
+  launcher: [CLIENT, 'lifecycle/run-files.ts', 'lifecycle/server-lock.ts'],
+  cli: ['launcher', CLIENT, 'lifecycle/serve.ts', 'workspace/artifacts.ts'],
 };
 
 const src = join(packageRoot(), 'src');
@@ -40,4 +44,22 @@ test('every import in src/ points down the layers', () => {
   }
   expect(checked).toBeGreaterThan(30);
   expect(violations).toEqual([]);
+});
+
+test('the client package imports only itself and node: built-ins', () => {
+  const dir = join(packageRoot(), 'clients', 'ts', 'src');
+  const outside: string[] = [];
+  let checked = 0;
+  for (const file of files(dir)) {
+    const code = readFileSync(file, 'utf8').replace(/^\s*(\*|\/\/).*$/gm, ''); // not the examples in comments
+    for (const m of code.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
+      checked++;
+      const spec = m[1]!;
+      if (spec.startsWith('node:')) continue;
+      const target = relative(dir, resolve(dirname(file), spec));
+      if (!spec.startsWith('.') || target.startsWith('..')) outside.push(`${relative(dir, file)} imports ${spec}`);
+    }
+  }
+  expect(checked).toBeGreaterThan(20);
+  expect(outside).toEqual([]);
 });

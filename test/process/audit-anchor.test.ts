@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
-import { connect, isRpcError } from '../../clients/ts/index.js';
+import { connect, isRpcError } from '../../clients/ts/src/index.js';
 import { binPath, describeRun, json, runDecapod, tempRoot, useBuiltCli } from '../helpers/process.js';
 
 useBuiltCli();

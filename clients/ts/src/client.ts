@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { CATALOG } from '../../src/generated/catalog.js';
-import { projectRoot } from '../../src/launcher/project-root.js';
-import type { ServerJson } from '../../src/lifecycle/run-files.js';
 import { Connection } from './connection.js';
+import type { Env } from './env.js';
+import { CATALOG } from './generated/catalog.js';
 import { Lease, type HoldOptions } from './lease.js';
+import { projectRoot } from './project-root.js';
 import { ReceiptLog } from './receipts.js';
+import type { ServerJson } from './run-files.js';
 import type { MethodName, Namespaces, ParamsArg, Receipt, Result } from './types.js';
 
 export interface ConnectOptions {
@@ -12,8 +13,8 @@ export interface ConnectOptions {
   root?: string;
   /** start a server when none answers; default: yes, unless DECAPOD_NO_SPAWN=1 */
   spawn?: boolean;
-  /** the environment the launcher reads and a spawned server gets (DECAPOD_BIN, DECAPOD_IDLE_TIMEOUT…); default process.env */
-  env?: NodeJS.ProcessEnv;
+  /** the environment the launcher reads and a spawned server gets (DECAPOD_BIN, PATH, DECAPOD_IDLE_TIMEOUT…); default process.env */
+  env?: Env;
   /** how long to wait for a server to become healthy, in ms; default 20 s */
   launchTimeoutMs?: number;
   /** how many receipts of its own mutations the client keeps for verifyReceipts(), newest first; default 1000, at most 10 000, 0: none */
@@ -85,12 +86,12 @@ export interface LeaseHelpers {
 export type DecapodClient = ClientCore & Omit<Namespaces, 'lease'> & { lease: Namespaces['lease'] & LeaseHelpers };
 
 /**
- * Connects to the project's Decapod server through the shared launcher: finds it from
- * `.decapod/run/server.json`, or starts one, and reconnects (retrying once, with idempotency keys
- * on every mutation) when it goes away.
+ * Connects to the project's Decapod server: finds it from `.decapod/run/server.json`, or starts
+ * one (`decapod serve`, found through DECAPOD_BIN or PATH), and reconnects when it goes away,
+ * under the retry policy of the README.
  *
  * @example
- * import { connect } from './clients/ts/index.js';
+ * import { connect } from 'decapod-client';
  * const client = await connect(); // the repository around the current folder
  * const { tasks } = await client.task.list({ ready: true });
  */

@@ -1,15 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { Agent } from 'node:http';
-import { CATALOG } from '../../src/generated/catalog.js';
-import { httpJson, TransportError } from '../../src/launcher/http-json.js';
-import { ensureServer, type LaunchOptions } from '../../src/launcher/launcher.js';
-import type { ServerJson } from '../../src/lifecycle/run-files.js';
-import { waitForExit } from '../../src/util/process-alive.js';
+import { httpJson, TransportError } from './http-json.js';
+import { ensureServer, type LaunchOptions } from './launcher.js';
+import { waitForExit } from './process-alive.js';
 import { RpcError } from './errors.js';
+import { decide, STOPPING_WAIT_MS, withIdempotencyKey, type Failure } from './retry-policy.js';
+import type { ServerJson } from './run-files.js';
 
-const SHUTTING_DOWN = -32003;
-const BUSY = -32001;
-const BUSY_RETRIES = 5;
 /** TransportError code of calls made after close() */
 export const CLOSED = 'ECLOSED';
 
@@ -19,10 +15,9 @@ interface RpcAnswer {
 }
 
 /**
- * One project's server, found (or spawned) through the shared launcher and then remembered: calls
- * go straight to it over kept-alive connections, and only a failure sends us back to the launcher.
- * The retry rules are the launcher's callMethod's (docs/design.md §2): retry once after reconnecting, and
- * only when a repeat cannot apply a write twice.
+ * One project's server, found (or spawned) through the launcher and then remembered: calls go
+ * straight to it over kept-alive connections, and only a failure sends us back to the launcher.
+ * What is retried, and when, is the one policy of retry-policy.ts.
  */
 export class Connection {
   // Like Node's global agent: idle sockets go after 5 s, long before the server's keep-alive
@@ -57,55 +52,48 @@ export class Connection {
   }
 
   async call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
-    const entry = CATALOG[method];
     // docs/design.md §3: every audited mutation carries a key, so a repeat returns the first result.
-    const p = entry?.audited && params.idempotency_key === undefined ? { ...params, idempotency_key: randomUUID() } : params;
-    // A repeat of a read or a renewal changes nothing, and an audited mutation replays by its key:
-    // so any catalogued method may be retried, an unknown one only if it never left. Never
-    // server.shutdown: reconnecting would start a server only to stop it.
-    const mayRetry = (err: TransportError) => method !== 'server.shutdown' && (err.undelivered || entry !== undefined);
+    const p = withIdempotencyKey(method, params);
     const body = { jsonrpc: '2.0', id: ++this.#nextId, method, params: p };
+    const attempts = { reconnected: false, busy: 0 };
     let info = await this.server();
-    let reconnected = false;
-    let busy = 0;
     for (;;) {
-      let answer: RpcAnswer;
-      try {
-        answer = await this.#post(info, body);
-      } catch (err) {
-        if (!(err instanceof TransportError) || reconnected || !mayRetry(err)) throw err;
-        reconnected = true;
-        info = await this.#reconnect(info);
+      const outcome = await this.#attempt(info, body);
+      if ('result' in outcome) return outcome.result;
+      const { failure, thrown } = outcome;
+      const next = decide(method, p, failure, attempts);
+      if (next.action === 'fail') throw thrown;
+      if (next.action === 'pause') {
+        attempts.busy++;
+        await new Promise((r) => setTimeout(r, next.ms));
         continue;
       }
-      // 401: server.json named a server that has since been replaced; the call never ran.
-      if (answer.status === 401 && !reconnected) {
-        reconnected = true;
-        info = await this.#reconnect(info);
-        continue;
-      }
-      const error = answer.body?.error;
-      if (error) {
-        // Refused while stopping: nothing ran, so any method may go to the next server.
-        if (error.code === SHUTTING_DOWN && !reconnected && method !== 'server.shutdown') {
-          reconnected = true;
-          await waitForExit(info.pid, 5_000);
-          info = await this.#reconnect(info);
-          continue;
-        }
-        // BUSY: storage lock not obtained in time; nothing changed, safe to retry after a pause.
-        if (error.code === BUSY && busy++ < BUSY_RETRIES) {
-          const pause = Number(error.data?.retry_after_ms ?? 100);
-          await new Promise((r) => setTimeout(r, Math.min(Math.max(pause, 10), 2_000)));
-          continue;
-        }
-        throw new RpcError(error.code, error.message, error.data ?? {});
-      }
-      if (answer.status !== 200 || !answer.body || !('result' in answer.body)) {
-        throw new TransportError(`unexpected answer from ${info.url}: HTTP ${answer.status}`, 'EBADANSWER', false);
-      }
-      return answer.body.result;
+      attempts.reconnected = true;
+      if (next.waitForExit) await waitForExit(info.pid, STOPPING_WAIT_MS);
+      info = await this.#reconnect(info);
     }
+  }
+
+  /** One POST: the result, or what failed and what to throw if it is not retried. */
+  async #attempt(info: ServerJson, body: unknown): Promise<{ result: unknown } | { failure: Failure; thrown: Error }> {
+    let answer: RpcAnswer;
+    try {
+      answer = await this.#post(info, body);
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      return { failure: { kind: 'transport', undelivered: err.undelivered }, thrown: err };
+    }
+    const error = answer.body?.error;
+    // 401: server.json named a server that has since been replaced; the call never ran.
+    if (answer.status === 401) {
+      const thrown = error ? new RpcError(error.code, error.message, error.data ?? {}) : new TransportError(`${info.url} refused the token (HTTP 401)`, 'EUNAUTHORIZED', true);
+      return { failure: { kind: 'unauthorized' }, thrown };
+    }
+    if (error) return { failure: { kind: 'rpc', code: error.code, ...(error.data ? { data: error.data } : {}) }, thrown: new RpcError(error.code, error.message, error.data ?? {}) };
+    if (answer.status !== 200 || !answer.body || !('result' in answer.body)) {
+      throw new TransportError(`unexpected answer from ${info.url}: HTTP ${answer.status}`, 'EBADANSWER', false);
+    }
+    return { result: answer.body.result };
   }
 
   /** Drops pooled connections; later calls fail with TransportError code ECLOSED. */
@@ -122,10 +110,23 @@ export class Connection {
   }
 
   async #post(info: ServerJson, body: unknown): Promise<RpcAnswer> {
-    // The launcher's own HTTP call, over this connection's kept-alive sockets, with no time limit:
-    // a call may legitimately wait (wait_ms, proof.run).
+    // Over this connection's kept-alive sockets, with no time limit: a call may legitimately
+    // wait (wait_ms, proof.run).
     const res = await httpJson('POST', `${info.url}/rpc`, { token: info.token, body, timeoutMs: 0, agent: this.#agent });
     const parsed = typeof res.body === 'object' && res.body !== null ? (res.body as RpcAnswer['body']) : null;
     return { status: res.status, body: parsed };
+  }
+}
+
+/**
+ * One call on the root's server, found or spawned, under the same retry policy as a client's
+ * calls: what the CLI runs for each command.
+ */
+export async function callMethod(root: string, method: string, params: Record<string, unknown> = {}, opts: LaunchOptions = {}): Promise<unknown> {
+  const conn = new Connection(root, opts);
+  try {
+    return await conn.call(method, params);
+  } finally {
+    conn.close();
   }
 }

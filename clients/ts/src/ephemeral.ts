@@ -1,14 +1,15 @@
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findHealthy } from '../../src/launcher/launcher.js';
-import { callMethod } from '../../src/launcher/rpc-call.js';
-import { waitForExit } from '../../src/util/process-alive.js';
 import { connect, type DecapodClient } from './client.js';
+import { callMethod } from './connection.js';
+import type { Env } from './env.js';
+import { findHealthy } from './launcher.js';
+import { waitForExit } from './process-alive.js';
 
 export interface EphemeralOptions {
   /** the environment for the launcher and the server (DECAPOD_BIN…); default process.env */
-  env?: NodeJS.ProcessEnv;
+  env?: Env;
   /** the server exits by itself after this long without calls (`30s`, `10m`); default DECAPOD_IDLE_TIMEOUT or 120s */
   idleTimeout?: string;
   /** how long to wait for the server to become healthy, in ms; default 20 s */
@@ -26,11 +27,11 @@ export interface Ephemeral {
 
 /**
  * A throwaway Decapod for tests: a fresh temp root and a real `decapod serve` for it, started
- * through the same launcher as every client (so `npm run build` must have run). Always `close()`
+ * through the same launcher as every client (so `decapod` must be on PATH, or DECAPOD_BIN set). Always `close()`
  * it; a forgotten one still exits after its idle timeout.
  *
  * @example
- * import { startEphemeral } from './clients/ts/index.js';
+ * import { startEphemeral } from 'decapod-client';
  * const eph = await startEphemeral();
  * onTestFinished(() => eph.close());
  * const me = await eph.client.lease.hold({ agent: 'test' });
@@ -58,7 +59,7 @@ export async function startEphemeral(opts: EphemeralOptions = {}): Promise<Ephem
 }
 
 /** Asks the root's server to shut down; kills it if it has not gone within a few seconds. */
-async function stopServer(root: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function stopServer(root: string, env: Env): Promise<void> {
   const info = await findHealthy(root).catch(() => undefined);
   if (!info) return;
   await callMethod(root, 'server.shutdown', {}, { spawn: false, env }).catch(() => undefined);

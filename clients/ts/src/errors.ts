@@ -1,8 +1,8 @@
-import { RpcError as LauncherRpcError } from '../../src/launcher/rpc-call.js';
 import type { ErrorName } from './types.js';
 
-export { LaunchError } from '../../src/launcher/launcher.js';
-export { TransportError } from '../../src/launcher/http-json.js';
+export { LaunchError } from './launch-error.js';
+export { TransportError } from './transport-error.js';
+export { ERROR_CODES } from './generated/errors.js';
 
 /** What `error.data` carries for each error (DESIGN §3), beside `code`, the error's name. */
 export interface ErrorData {
@@ -26,8 +26,7 @@ export interface ErrorData {
 
 /**
  * A JSON-RPC error answered by the server. `code` is the number, `name` the name from
- * `data.code` (`'CONFLICT'`), `data` what a caller needs to act. Also an instance of the launcher's
- * RpcError, so code shared with the CLI recognises it.
+ * `data.code` (`'CONFLICT'`), `data` what a caller needs to act. The CLI prints `toJSON()`.
  *
  * @example
  * try {
@@ -37,10 +36,22 @@ export interface ErrorData {
  *   else throw err;
  * }
  */
-export class RpcError extends LauncherRpcError {
-  constructor(code: number, message: string, data: { code?: string } & Record<string, unknown>) {
-    super(code, message, data);
+export class RpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data: { code?: string } & Record<string, unknown>,
+  ) {
+    super(message);
     this.name = data.code ?? 'RpcError';
+  }
+  /** the error's name (`data.code`), e.g. `'CONFLICT'` */
+  get errorName(): string | undefined {
+    return this.data.code;
+  }
+  /** the JSON-RPC error object, as the server sent it */
+  toJSON(): { code: number; message: string; data: Record<string, unknown> } {
+    return { code: this.code, message: this.message, data: this.data };
   }
 }
 
