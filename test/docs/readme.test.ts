@@ -58,7 +58,7 @@ test('the README python block runs from the decapod folder', () => {
   expect(r.stdout).toMatch(/^python holds \['src'\] with fence 1$/m);
 });
 
-test('the README ts block runs from the decapod folder', async () => {
+test('the README ts block runs from the decapod folder (decapod-client from its source, DECAPOD_BIN this CLI)', async () => {
   expect(tsBlocks).toHaveLength(1);
   const out = join(packageRoot(), 'node_modules', '.cache', `decapod-readme-${process.pid}.mjs`);
   onTestFinished(() => rmSync(out, { force: true }));
@@ -68,11 +68,12 @@ test('the README ts block runs from the decapod folder', async () => {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
+    alias: { 'decapod-client': join(packageRoot(), 'clients', 'ts', 'src', 'index.ts') },
     outfile: out,
     logLevel: 'silent',
   });
-  const r = spawnSync(process.execPath, [out], { cwd: packageRoot(), encoding: 'utf8', timeout: 60_000 });
+  const env = { ...process.env, DECAPOD_BIN: join(packageRoot(), 'bin', 'decapod') };
+  const r = spawnSync(process.execPath, [out], { cwd: packageRoot(), env, encoding: 'utf8', timeout: 60_000 });
   expect(r.status, r.stderr).toBe(0);
   expect(r.stdout).toMatch(/^typescript holds src with fence 1$/m);
 });
