@@ -20,6 +20,7 @@ import {
   type Methods,
   type Task,
 } from '../../clients/ts/src/index.js';
+import { ensureServer } from '../../clients/ts/src/launcher.js';
 import { CATALOG } from '../../src/generated/catalog.js';
 import { RpcError as LauncherRpcError } from '../../src/launcher/rpc-call.js';
 import { binPath, isAlive, killServersFor, runPaths, useBuiltCli, waitFor, within } from '../helpers/process.js';
@@ -223,6 +224,22 @@ test('a closed client refuses calls; its leases stop renewing and say so, starti
   expect(await within(lost, 5_000, 'the Lease to report its client closed')).toBe('closed');
   expect(existsSync(eph.root)).toBe(false); // the renewal did not start a server in the removed root
   await expect(eph.client.lease.list()).rejects.toSatisfy((e) => e instanceof TransportError && e.code === 'ECLOSED');
+});
+
+test('without the CLI\'s guard probe, a stalled server is waited for (said once), never replaced, and answers after SIGCONT', async () => {
+  const eph = await ephemeral();
+  const { pid } = await eph.client.server.status();
+  process.kill(pid, 'SIGSTOP');
+  onTestFinished(() => {
+    if (isAlive(pid)) process.kill(pid, 'SIGCONT');
+  });
+  const heard: number[] = [];
+  // The package's own launcher, as an installed client runs it: the server it spawns is the probe.
+  const found = ensureServer(eph.root, { env: cliEnv(), onWaiting: (s) => void heard.push(s.pid) });
+  await waitFor(() => heard.length > 0, { timeoutMs: 10_000, what: 'the launcher to say it waits for the stalled server' });
+  process.kill(pid, 'SIGCONT');
+  expect((await found).pid).toBe(pid);
+  expect(heard).toEqual([pid]);
 });
 
 test('connect({spawn: false}) fails with NO_SERVER when nothing serves the root', async () => {
