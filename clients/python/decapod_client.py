@@ -474,6 +474,8 @@ class TaskCreateParams(_TaskCreateParamsRequired, total=False):
     paths: List[str]
     # the proof plan: gate names from .decapod/config.json
     gates: List[str]
+    # acceptance criteria: what must be true when the task is done, in order
+    acceptance: List[str]
     # a task id such as T12
     parent: str
     # a repeat with the same key returns the first result and writes nothing
@@ -497,6 +499,8 @@ class Task(TypedDict):
     depends_on: List[str]
     paths: List[str]
     gates: List[str]
+    # acceptance criteria, in the order written
+    acceptance: List[str]
     parent: Optional[str]
     created_at: str
     updated_at: str
@@ -552,6 +556,8 @@ class TaskUpdateParams(_TaskUpdateParamsRequired, total=False):
     paths: List[str]
     # the proof plan: gate names from .decapod/config.json
     gates: List[str]
+    # acceptance criteria: what must be true when the task is done, in order
+    acceptance: List[str]
     # a task id such as T12
     parent: str
     # a repeat with the same key returns the first result and writes nothing
@@ -923,7 +929,7 @@ class AuditVerifyParams(TypedDict, total=False):
     receipts: List[AuditVerifyParamsReceiptsItem]
 
 
-# the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+# the log held against the checkpoints on the git ref refs/decapod/audit (docs/design.md §11)
 class _AuditVerifyResultCheckpointRequired(TypedDict):
     ref: str
     # false when the log contradicts a checkpoint of the ref, or the ref cannot be read
@@ -970,7 +976,7 @@ class _AuditVerifyResultRequired(TypedDict):
     head: str
     # events whose payload was erased (not tampering)
     redacted: int
-    # the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+    # the log held against the checkpoints on the git ref refs/decapod/audit (docs/design.md §11)
     checkpoint: AuditVerifyResultCheckpoint
 
 
@@ -995,7 +1001,7 @@ class AuditReplayResultFirstDifference(TypedDict):
     replay: Optional[Dict[str, Any]]
 
 
-# the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+# the log held against the checkpoints on the git ref refs/decapod/audit (docs/design.md §11)
 class _AuditReplayResultChainCheckpointRequired(TypedDict):
     ref: str
     # false when the log contradicts a checkpoint of the ref, or the ref cannot be read
@@ -1018,7 +1024,7 @@ class AuditReplayResultChainCheckpoint(_AuditReplayResultChainCheckpointRequired
 # the hash chain and its checkpoints, verified on the way (as audit.verify does)
 class _AuditReplayResultChainRequired(TypedDict):
     ok: bool
-    # the log held against the checkpoints on the git ref refs/decapod/audit (DESIGN §11)
+    # the log held against the checkpoints on the git ref refs/decapod/audit (docs/design.md §11)
     checkpoint: AuditReplayResultChainCheckpoint
 
 
@@ -1248,17 +1254,18 @@ class _GeneratedMethods:
         """lease.list: Every lease with its state as judged now by the server clock."""
         return self._call("lease.list", _params({}))
 
-    def task_create(self, *, title: str, lease: Optional[str] = None, description: Optional[str] = None, priority: Optional[int] = None, labels: Optional[List[str]] = None, depends_on: Optional[List[str]] = None, paths: Optional[List[str]] = None, gates: Optional[List[str]] = None, parent: Optional[str] = None, idempotency_key: Optional[str] = None) -> TaskCreateResult:
+    def task_create(self, *, title: str, lease: Optional[str] = None, description: Optional[str] = None, priority: Optional[int] = None, labels: Optional[List[str]] = None, depends_on: Optional[List[str]] = None, paths: Optional[List[str]] = None, gates: Optional[List[str]] = None, acceptance: Optional[List[str]] = None, parent: Optional[str] = None, idempotency_key: Optional[str] = None) -> TaskCreateResult:
         """task.create: Adds a task: a unit of intent with its paths, dependencies and proof plan.
 
         lease: the secret lease string from lease.grant
         priority: 0 = highest … 4; default 2
         paths: the paths the task will touch; claimed with it
         gates: the proof plan: gate names from .decapod/config.json
+        acceptance: acceptance criteria: what must be true when the task is done, in order
         parent: a task id such as T12
         idempotency_key: a repeat with the same key returns the first result and writes nothing
         """
-        return self._call("task.create", _params({"title": title, "lease": lease, "description": description, "priority": priority, "labels": labels, "depends_on": depends_on, "paths": paths, "gates": gates, "parent": parent, "idempotency_key": idempotency_key}))
+        return self._call("task.create", _params({"title": title, "lease": lease, "description": description, "priority": priority, "labels": labels, "depends_on": depends_on, "paths": paths, "gates": gates, "acceptance": acceptance, "parent": parent, "idempotency_key": idempotency_key}))
 
     def task_get(self, *, task: str) -> TaskGetResult:
         """task.get: One task, with its holder (agent, lease, claim, fence) while someone works on it.
@@ -1274,7 +1281,7 @@ class _GeneratedMethods:
         """
         return self._call("task.list", _params({"status": status, "label": label, "agent": agent, "ready": ready, "limit": limit, "cursor": cursor}))
 
-    def task_update(self, *, lease: str, task: str, title: Optional[str] = None, description: Optional[str] = None, priority: Optional[int] = None, labels: Optional[List[str]] = None, depends_on: Optional[List[str]] = None, paths: Optional[List[str]] = None, gates: Optional[List[str]] = None, parent: Optional[str] = None, idempotency_key: Optional[str] = None) -> TaskUpdateResult:
+    def task_update(self, *, lease: str, task: str, title: Optional[str] = None, description: Optional[str] = None, priority: Optional[int] = None, labels: Optional[List[str]] = None, depends_on: Optional[List[str]] = None, paths: Optional[List[str]] = None, gates: Optional[List[str]] = None, acceptance: Optional[List[str]] = None, parent: Optional[str] = None, idempotency_key: Optional[str] = None) -> TaskUpdateResult:
         """task.update: Changes an open task. Only its holder may change a held task; new paths move its claim with them (CONFLICT if another lease holds them).
 
         lease: the secret lease string from lease.grant
@@ -1282,10 +1289,11 @@ class _GeneratedMethods:
         priority: 0 = highest … 4; default 2
         paths: the paths the task will touch; claimed with it
         gates: the proof plan: gate names from .decapod/config.json
+        acceptance: acceptance criteria: what must be true when the task is done, in order
         parent: a task id such as T12
         idempotency_key: a repeat with the same key returns the first result and writes nothing
         """
-        return self._call("task.update", _params({"lease": lease, "task": task, "title": title, "description": description, "priority": priority, "labels": labels, "depends_on": depends_on, "paths": paths, "gates": gates, "parent": parent, "idempotency_key": idempotency_key}))
+        return self._call("task.update", _params({"lease": lease, "task": task, "title": title, "description": description, "priority": priority, "labels": labels, "depends_on": depends_on, "paths": paths, "gates": gates, "acceptance": acceptance, "parent": parent, "idempotency_key": idempotency_key}))
 
     def task_claim(self, *, lease: str, task: Optional[str] = None, ttl_ms: Optional[int] = None, idempotency_key: Optional[str] = None) -> TaskClaimResult:
         """task.claim: Claims a task and its paths atomically; without `task`, the best ready one whose paths are free.
