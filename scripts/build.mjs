@@ -24,6 +24,8 @@ const serverApart = {
   name: 'server-apart',
   setup(b) {
     b.onResolve({ filter: /^\.\.\/lifecycle\/serve\.js$/ }, () => ({ path: './server/serve.js', external: true }));
+    // `decapod mcp` and the MCP SDK it loads: dist/mcp.js, apart from the light path.
+    b.onResolve({ filter: /^\.\/mcp\.js$/ }, () => ({ path: './mcp.js', external: true }));
   },
 };
 
@@ -31,5 +33,6 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await Promise.all([
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', plugins: [serverApart] }),
   build({ ...common, entryPoints: { serve: 'src/lifecycle/serve.ts' }, outdir: 'dist/server', splitting: true }),
+  build({ ...common, entryPoints: { mcp: 'src/cli/mcp.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { generate: 'scripts/generate.ts' }, outdir: 'dist' }),
 ]);

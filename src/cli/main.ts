@@ -88,6 +88,12 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`DECAPOD_URL=${shellQuote(info.url)}\nDECAPOD_TOKEN=${shellQuote(info.token)}\n`);
       return 0;
     }
+    case 'mcp': {
+      noExtra(rest);
+      // esbuild leaves this import to dist/mcp.js (scripts/build.mjs): the MCP SDK loads only here.
+      const { runMcp } = await import('./mcp.js');
+      return runMcp(root);
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

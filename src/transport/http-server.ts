@@ -5,6 +5,7 @@ import { createDispatcher } from '../methods/dispatch.js';
 import { buildOpenApi } from '../methods/openapi.js';
 import { METHODS } from '../methods/table.js';
 import { hostAndOriginAllowed, JSON_MEDIA_TYPES, mediaTypeOf, reject, tokenMatcher } from './guards.js';
+import { registerMcpRoute } from './mcp-route.js';
 import { registerRestRoute } from './rest-route.js';
 import { registerRpcRoute } from './rpc-route.js';
 
@@ -100,5 +101,6 @@ export function createServer(opts: HttpServerOptions): FastifyInstance {
   app.get('/openapi.json', async () => (openapi ??= buildOpenApi([...methods.values()])));
   registerRpcRoute(app, { ctx: opts.ctx, dispatch, methods: methods.keys(), maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH });
   registerRestRoute(app, { ctx: opts.ctx, dispatch });
+  registerMcpRoute(app, { ctx: opts.ctx, dispatch, methods });
   return app;
 }
