@@ -1,6 +1,5 @@
 import nodeModule from 'node:module';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { CATALOG } from '../generated/catalog.js';
 import { findHealthy, EXIT_ALREADY_SERVING, LaunchError, ensureServer } from '../launcher/launcher.js';
 import { projectRoot, RootNotFoundError } from '../launcher/project-root.js';
@@ -8,52 +7,26 @@ import { callMethod, RpcError } from '../launcher/rpc-call.js';
 import { TransportError } from '../launcher/http-json.js';
 import { parseDuration } from '../util/duration.js';
 import { waitForExit } from '../util/process-alive.js';
-import { runSugar, SUGAR_OPTIONS } from './sugar.js';
-import { USAGE, UsageError } from './usage.js';
+import { bashCompletion, zshCompletion } from './completion.js';
+import { parseCommandLine } from './parse.js';
+import { isSugar, runSugar } from './sugar.js';
+import { UsageError, usageErrorText } from './usage.js';
 
 const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 const DEFAULT_IDLE_TIMEOUT = '120s';
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      root: { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      durability: { type: 'string' },
-      foreground: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      agent: { type: 'string' },
-      ttl: { type: 'string' },
-      export: { type: 'boolean' },
-      shared: { type: 'boolean' },
-      wait: { type: 'string' },
-      reason: { type: 'string' },
-      fence: { type: 'string' },
-      priority: { type: 'string' },
-      label: { type: 'string', multiple: true },
-      path: { type: 'string', multiple: true },
-      depends: { type: 'string', multiple: true },
-      description: { type: 'string' },
-      ready: { type: 'boolean' },
-      status: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean' },
-      summary: { type: 'string' },
-      follow: { type: 'boolean' },
-    },
-  });
-  const [command, ...rest] = positionals;
-  const sugar = [`${command} ${rest[0]}`, command!].find((c) => c in SUGAR_OPTIONS);
-  onlyOptions(sugar ?? command!, values);
-  if (values.help || command === 'help' || command === undefined) {
-    process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+  // The command table (commands.ts) decides what parses; help texts come from it too.
+  const parsed = parseCommandLine(argv);
+  if (parsed.help !== undefined) {
+    process.stdout.write(parsed.help);
+    return parsed.code;
   }
-  const root = rootOf(values.root);
+  const { command, values, args: rest } = parsed;
+  if (command === 'completion') return completion(rest);
+  const root = rootOf(values.root as string | undefined);
 
-  if (sugar) return runSugar(sugar, root, values, sugar.includes(' ') ? rest.slice(1) : rest);
+  if (isSugar(command)) return runSugar(command, root, values, rest);
   switch (command) {
     case 'serve':
       return serve(root, values);
@@ -178,7 +151,14 @@ async function call(root: string, args: string[]): Promise<number> {
   return 0;
 }
 
-const SERVE_OPTIONS = ['idle-timeout', 'durability', 'foreground'];
+/** `decapod completion bash|zsh`: the script, generated from the command table. */
+function completion(args: string[]): number {
+  const [shell, ...extra] = args;
+  if (shell !== 'bash' && shell !== 'zsh') throw new UsageError(`completion needs a shell: bash or zsh${shell === undefined ? '' : `, got ${JSON.stringify(shell)}`}`, { command: 'completion' });
+  noExtra(extra);
+  process.stdout.write(shell === 'bash' ? bashCompletion() : zshCompletion());
+  return 0;
+}
 
 /** A --root that is not a folder is the caller's mistake (exit 2, one line), never a stack trace. */
 function rootOf(explicit: string | undefined): string {
@@ -188,13 +168,6 @@ function rootOf(explicit: string | undefined): string {
     if (err instanceof RootNotFoundError) throw new UsageError(`--root ${err.message}`, false);
     throw err;
   }
-}
-
-/** Each command takes its own options: any other is a usage error, never silently ignored. */
-function onlyOptions(command: string, values: Record<string, unknown>): void {
-  const allowed = new Set(['root', 'help', ...(command === 'serve' ? SERVE_OPTIONS : []), ...(SUGAR_OPTIONS[command] ?? [])]);
-  const extra = Object.keys(values).find((k) => !allowed.has(k));
-  if (extra) throw new UsageError(`--${extra} is not an option of ${command}`);
 }
 
 function noExtra(args: string[]): void {
@@ -216,8 +189,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${JSON.stringify(err.toJSON(), null, 2)}\n`);
       process.exitCode = 1;
     } else if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      const hint = !(err instanceof UsageError) || err.hint ? `(run 'decapod help' for usage)\n` : '';
-      process.stderr.write(`decapod: ${(err as Error).message}\n${hint}`);
+      process.stderr.write(usageErrorText(err as Error));
       process.exitCode = 2;
     } else if (err instanceof LaunchError || err instanceof TransportError) {
       process.stderr.write(`decapod: ${err.message}\n`);

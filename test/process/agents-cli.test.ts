@@ -61,7 +61,7 @@ test('CLI sugar: lease grant --export, task add/list/claim/show, claim, check, r
   expect((await run(['claim', 'x'])).code).toBe(2);
   const wrongOption = await run(['task', 'list', '--shared']);
   expect(wrongOption.code).toBe(2);
-  expect(wrongOption.stderr).toContain('--shared is not an option of task list');
+  expect(wrongOption.stderr).toBe('decapod: unknown option --shared for task list (see decapod help task list)\n');
   await killServersFor(root);
 });
 
