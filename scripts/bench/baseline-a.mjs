@@ -19,7 +19,30 @@ const constant = {
   storage: { engine: 'sqlite', journal_mode: 'wal', synchronous: 'full' },
   counts: { events: 0, leases_active: 0, leases_revoked: 0, leases_expired: 0, claims_active: 0, tasks_open: 0, tasks_done: 0, tasks_cancelled: 0 },
 };
+// The same shape and size as Decapod's task.get of the held task the warm task.get reads
+// (scenarios.mjs, BENCH_TASK and createHeldTask).
+const task = {
+  task: {
+    id: 'T1',
+    title: 'Fix the parser: a trailing comma in an argument list',
+    description: 'The parser rejects `f(a, b,)`. Accept a trailing comma wherever a list may end, and say so in the grammar.',
+    status: 'open',
+    priority: 1,
+    labels: ['bug', 'parser'],
+    depends_on: [],
+    paths: ['src/parser', 'test/parser'],
+    gates: [],
+    acceptance: ['`f(a, b,)` parses as `f(a, b)`', 'the grammar in docs/ says where a trailing comma may appear'],
+    parent: null,
+    created_at: new Date().toISOString(),
+    updated_at: new Date().toISOString(),
+    completed_at: null,
+    verified: null,
+    holder: { agent: 'task-holder-0', lease_id: 'lease_XXXXXXXXXXXX', claim_id: 'C1', fence: 1 },
+  },
+};
 rpc.addMethod('server.status', () => constant);
+rpc.addMethod('task.get', () => task);
 rpc.addMethod('ping', () => constant);
 
 const app = Fastify({ logger: false });

@@ -7,7 +7,8 @@
 //   node scripts/bench/run.mjs [--quick] [--out DIR] [--only ID,…] [--compare-pkg DIR]
 //                                  --out DIR writes DIR/results.json and DIR/table.md instead,
 //                                  leaving bench/ and BENCHMARKS.md alone (the test uses it)
-//                                  --only runs the named scenarios (e.g. recovery); needs --out
+//                                  --only runs the named scenarios (e.g. recovery); needs --out;
+//                                  warmTaskGet (warm task.get vs (a)) runs only when named here
 //                                  --compare-pkg DIR: the recovery scenario's baseline is the built
 //                                  package in DIR (say, an older checkout after `npm run build`),
 //                                  killed and recovered alternately with this one; needs --out
@@ -17,15 +18,11 @@
 // on 127.0.0.1; everything started here is stopped here, and every temp folder is removed.
 // Decapod runs from a private copy of the built package, so a rebuild of dist/ by someone else
 // mid-run cannot break it.
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { cpus, freemem, totalmem, release, platform } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 import {
   adoptPid,
-  cannon,
   cleanup,
   cleanupNow,
   forgetPid,
@@ -33,21 +30,41 @@ import {
   postJson,
   removeTempDir,
   rpc,
-  rpcBatch,
   rssMb,
-  runSync,
   runTimed,
   sleep,
   startProcess,
-  stopChild,
   stopPid,
   summary,
   tempDir,
 } from './lib.mjs';
+import {
+  HERE,
+  NODE,
+  alternate,
+  baselineMutations,
+  bundleBaselineC,
+  checkClean,
+  claimLatencyProbe,
+  cleanEnv,
+  coldCall,
+  copyPackage,
+  createHeldTask,
+  decapodMutations,
+  fillClaims,
+  fmt,
+  freshRoot,
+  grantLeases,
+  machine,
+  readLoad,
+  renewLoad,
+  startBaseline,
+  startBaselineB,
+  startDecapod,
+  taskGetLoad,
+} from './scenarios.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
-const NODE = process.execPath;
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' }, 'compare-pkg': { type: 'string' } },
@@ -82,179 +99,12 @@ process.on('exit', cleanupNow);
 const log = (line) => process.stderr.write(`${line}\n`);
 
 // ---------------------------------------------------------------------------------------------
-// The package under test and the programs it is compared with
+// The package under test (a private copy of this checkout's build) and baseline (c) bundled
 // ---------------------------------------------------------------------------------------------
 
-/** A private copy of the built package (bin/, dist/, migrations/, node_modules linked), plus baseline (c) bundled. */
 async function preparePackage() {
-  // Someone rebuilding (it starts with rm -rf dist) leaves it missing for a moment: wait a little.
-  for (let waited = 0; !existsSync(join(REPO, 'dist', 'cli.js')); waited += 100) {
-    if (waited > 15_000) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
-    await sleep(100);
-  }
-  const pkg = tempDir('decapod-bench-pkg-');
-  cpSync(join(REPO, 'package.json'), join(pkg, 'package.json'));
-  cpSync(join(REPO, 'migrations'), join(pkg, 'migrations'), { recursive: true });
-  cpSync(join(REPO, 'dist'), join(pkg, 'dist'), { recursive: true });
-  cpSync(join(REPO, 'bin'), join(pkg, 'bin'), { recursive: true });
-  symlinkSync(join(REPO, 'node_modules'), join(pkg, 'node_modules'), 'dir');
-  // (c) is bundled the way Decapod's CLI is (scripts/build.mjs), better-sqlite3 left external.
-  await build({
-    entryPoints: [join(HERE, 'baseline-c-cold.mjs')],
-    outfile: join(pkg, 'baseline-c.mjs'),
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    external: ['better-sqlite3'],
-    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  return { pkg, bin: join(pkg, 'bin', 'decapod'), baselineC: join(pkg, 'baseline-c.mjs') };
-}
-
-/** Our environment without DECAPOD_* settings; a server left behind would still exit by itself. */
-function cleanEnv(extra = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DECAPOD_')) env[k] = v;
-  return { ...env, DECAPOD_IDLE_TIMEOUT: '60s', ...extra };
-}
-
-/** A fresh project root: a git repository, like the ones agents work in. */
-function freshRoot(prefix = 'decapod-bench-root-') {
-  const root = tempDir(prefix);
-  runSync('git', ['init', '-q', root]);
-  return root;
-}
-
-async function startDecapod(P, { durability = 'full' } = {}) {
-  const root = freshRoot();
-  const { child } = await startProcess(NODE, [P.bin, 'serve', '--root', root, '--idle-timeout', '10m', '--durability', durability], {
-    env: cleanEnv(),
-    cwd: root,
-  });
-  const sj = JSON.parse(readFileSync(join(root, '.decapod', 'run', 'server.json'), 'utf8'));
-  return {
-    root,
-    url: sj.url,
-    token: sj.token,
-    pid: child.pid,
-    async stop() {
-      await stopChild(child);
-      removeTempDir(root);
-    },
-  };
-}
-
-async function startBaseline(script, extraArgs = []) {
-  const { child, info } = await startProcess(NODE, [join(HERE, script), ...extraArgs], { env: cleanEnv() });
-  return { url: `http://127.0.0.1:${info.port}`, pid: child.pid, stop: () => stopChild(child) };
-}
-
-async function startBaselineB(sync) {
-  const dir = tempDir('decapod-bench-b-');
-  const b = await startBaseline('baseline-b.mjs', ['--db', join(dir, 'b.db'), '--sync', sync]);
-  return { ...b, stop: async () => (await b.stop(), removeTempDir(dir)) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Load shapes
-// ---------------------------------------------------------------------------------------------
-
-const STATUS_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server.status', params: {} });
-
-function readLoad(server, connections, seconds) {
-  return cannon({
-    url: server.url,
-    connections,
-    duration: seconds,
-    body: STATUS_BODY,
-    headers: server.token ? { authorization: `Bearer ${server.token}` } : {},
-  });
-}
-
-/** Per connection: claim.acquire a fresh path, then claim.release it with its fence; every answer checked. */
-function decapodMutations(server, leases) {
-  let n = 0;
-  const state = { bad: 0 };
-  const requests = [
-    {
-      setupRequest: (req, ctx) => {
-        const i = n++;
-        ctx.lease = leases[i % leases.length];
-        const params = { lease: ctx.lease, paths: [`bench/m${i}.ts`] };
-        return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'claim.acquire', params }) };
-      },
-      onResponse: (_status, body, ctx) => {
-        const a = JSON.parse(body);
-        if (a.result) Object.assign(ctx, { claim: a.result.claim.id, fence: a.result.claim.fence });
-        else state.bad++;
-      },
-    },
-    {
-      setupRequest: (req, ctx) => {
-        if (!ctx.claim) return undefined; // the acquire failed: start over
-        const params = { lease: ctx.lease, claim: ctx.claim, fence: ctx.fence };
-        return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: n++, method: 'claim.release', params }) };
-      },
-      onResponse: (_status, body) => {
-        if (!JSON.parse(body).result) state.bad++;
-      },
-    },
-  ];
-  return async (connections, seconds) => {
-    const r = await cannon({ url: server.url, connections, duration: seconds, requests, headers: { authorization: `Bearer ${server.token}` } });
-    return { ...r, errors: r.errors + state.bad };
-  };
-}
-
-/** Baseline (b): one UPSERT transaction per call, the answer parsed and checked like Decapod's. */
-function baselineMutations(server) {
-  let n = 0;
-  const state = { bad: 0 };
-  const requests = [
-    {
-      setupRequest: (req) => {
-        const i = n++;
-        return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'mutate', params: { key: `k${i % 64}` } }) };
-      },
-      onResponse: (_status, body) => {
-        if (!JSON.parse(body).result) state.bad++;
-      },
-    },
-  ];
-  return async (connections, seconds) => {
-    const r = await cannon({ url: server.url, connections, duration: seconds, requests });
-    return { ...r, errors: r.errors + state.bad };
-  };
-}
-
-async function grantLeases(server, count, agent = 'bench') {
-  const out = [];
-  for (let i = 0; i < count; i += 100) {
-    const calls = [];
-    for (let j = i; j < Math.min(count, i + 100); j++) calls.push(['lease.grant', { agent: `${agent}-${j}`, ttl_ms: 3_600_000 }]);
-    for (const r of await rpcBatch(server.url, server.token, calls)) out.push(r.lease);
-  }
-  return out;
-}
-
-function checkClean(what, r) {
-  if (r.errors > 0) throw new Error(`${what}: ${r.errors} failed calls`);
-  if (r.completed === 0) throw new Error(`${what}: no call completed`);
-  return r;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rounds: warm-up of each arm, then A B A B …
-// ---------------------------------------------------------------------------------------------
-
-/** arms: [{key, run(warm: boolean) → number}]; returns {key: number[]} of the measured rounds. */
-async function alternate(arms, rounds) {
-  for (const arm of arms) await arm.run(true);
-  const values = Object.fromEntries(arms.map((a) => [a.key, []]));
-  for (let i = 0; i < rounds; i++) for (const arm of arms) values[arm.key].push(await arm.run(false));
-  return values;
+  const P = await copyPackage(REPO, { missing: 'run `npm run build` (npm run bench does)' });
+  return { ...P, baselineC: await bundleBaselineC(P.pkg) };
 }
 
 const results = [];
@@ -298,6 +148,32 @@ async function warmRead(P) {
       decapod: summary(v.decapod),
       baseline: { label: '(a) fastify + json-rpc-2.0, constant', ...summary(v.a) },
       target: { op: '>=', value: 0.8 },
+    });
+  } finally {
+    await Promise.all([d.stop(), a.stop()]);
+  }
+}
+
+/** Warm `task.get` of one held task (its holder looked up) against (a) answering a constant of the same size. */
+async function warmTaskGet(P) {
+  log('warm task.get: one held task, 8 clients');
+  const d = await startDecapod(P);
+  const a = await startBaseline('baseline-a.mjs');
+  try {
+    const loads = { decapod: taskGetLoad(d, await createHeldTask(d)), a: taskGetLoad(a, 'T1') };
+    const arm = (key) => ({
+      key,
+      run: async (warm) => checkClean(key, await loads[key](8, warm ? CFG.warmSeconds : CFG.seconds)).perSecond,
+    });
+    const v = await alternate([arm('decapod'), arm('a')], CFG.rounds);
+    record({
+      id: 'warm-task-get-8',
+      title: 'warm `task.get` (one held task), 8 clients, throughput',
+      unit: 'calls/s',
+      better: 'higher',
+      decapod: summary(v.decapod),
+      baseline: { label: '(a) fastify + json-rpc-2.0, a constant task of the same size', ...summary(v.a) },
+      target: null,
     });
   } finally {
     await Promise.all([d.stop(), a.stop()]);
@@ -385,20 +261,7 @@ async function mutations(P) {
 async function coldStart(P) {
   log('cold first call on a fresh root vs (c)');
   const env = cleanEnv();
-  const decapodCold = async () => {
-    const root = freshRoot('decapod-bench-cold-');
-    try {
-      const r = await runTimed(NODE, [P.bin, 'call', 'server.status'], { env, cwd: root });
-      const sj = JSON.parse(readFileSync(join(root, '.decapod', 'run', 'server.json'), 'utf8'));
-      adoptPid(sj.pid);
-      if (r.code !== 0 || JSON.parse(r.stdout).pid !== sj.pid) throw new Error(`cold call failed (${r.code}): ${r.stderr}`);
-      await stopPid(sj.pid);
-      forgetPid(sj.pid);
-      return r.ms;
-    } finally {
-      removeTempDir(root);
-    }
-  };
+  const decapodCold = () => coldCall(P, env);
   const baselineCold = async () => {
     const root = tempDir('decapod-bench-c-');
     try {
@@ -512,35 +375,12 @@ async function claimLatency(P) {
   const big = await startDecapod(P);
   const small = await startDecapod(P);
   try {
-    const fill = async (server, count) => {
-      const perLease = 100;
-      const leases = await grantLeases(server, Math.ceil(count / perLease), 'holder');
-      for (let l = 0; l < leases.length; l++) {
-        const calls = [];
-        for (let j = 0; j < perLease && l * perLease + j < count; j++) {
-          calls.push(['claim.acquire', { lease: leases[l], paths: [`held/d${l}/f${j}.ts`] }]);
-        }
-        await rpcBatch(server.url, server.token, calls);
-      }
-      const status = await rpc(server.url, server.token, 'server.status');
-      if (status.counts.claims_active !== count) throw new Error(`expected ${count} live claims, found ${status.counts.claims_active}`);
-      const [me] = await grantLeases(server, 1, 'measurer');
-      return me;
-    };
     const t0 = Date.now();
-    const leases = { big: await fill(big, many), small: await fill(small, 10) };
+    const leases = { big: await fillClaims(big, many), small: await fillClaims(small, 10) };
     log(`  (set up ${many} + 10 claims in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    let k = 0;
-    const measure = (server, lease) => async (warm) => {
-      const times = [];
-      const calls = warm ? 20 : CFG.latencyCalls;
-      for (let i = 0; i < calls; i++) {
-        const start = process.hrtime.bigint();
-        const { claim } = await rpc(server.url, server.token, 'claim.acquire', { lease, paths: [`free/p${k++}.ts`] });
-        times.push(Number(process.hrtime.bigint() - start) / 1e6);
-        await rpc(server.url, server.token, 'claim.release', { lease, claim: claim.id, fence: claim.fence });
-      }
-      return percentile(times, 50);
+    const measure = (server, lease) => {
+      const probe = claimLatencyProbe(server, lease);
+      return (warm) => probe(warm ? 20 : CFG.latencyCalls);
     };
     const v = await alternate(
       [
@@ -608,23 +448,8 @@ async function heartbeats(P) {
   const b = await startBaselineB('full');
   try {
     const leases = await grantLeases(d, 64, 'heart');
-    let n = 0;
-    const state = { bad: 0 };
-    const requests = [
-      {
-        setupRequest: (req) => {
-          const i = n++;
-          return { ...req, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'lease.renew', params: { lease: leases[i % leases.length] } }) };
-        },
-        onResponse: (_status, body) => {
-          if (!JSON.parse(body).result) state.bad++;
-        },
-      },
-    ];
-    const renew = async (seconds) => {
-      const r = await cannon({ url: d.url, connections: 64, duration: seconds, requests, headers: { authorization: `Bearer ${d.token}` } });
-      return checkClean('lease.renew', { ...r, errors: r.errors + state.bad }).perSecond;
-    };
+    const load = renewLoad(d, leases);
+    const renew = async (seconds) => checkClean('lease.renew', await load(64, seconds)).perSecond;
     const upsert = baselineMutations(b);
     const v = await alternate(
       [
@@ -734,14 +559,6 @@ async function rssIdle(P) {
 // ---------------------------------------------------------------------------------------------
 // Output
 // ---------------------------------------------------------------------------------------------
-
-function fmt(x) {
-  if (x >= 1000) return Math.round(x).toLocaleString('en-US');
-  if (x >= 100) return x.toFixed(0);
-  if (x >= 10) return x.toFixed(1);
-  return x.toFixed(2);
-}
-
 function targetText(r) {
   if (!r.target) return '—';
   if (r.baseline.label === 'limit') return `< ${r.baseline.median} ${r.unit}`;
@@ -763,30 +580,15 @@ function table(rows) {
   return lines.join('\n');
 }
 
-function machine() {
-  const py = (() => {
-    try {
-      return runSync('python3', ['--version']).trim();
-    } catch {
-      return 'python3 unavailable';
-    }
-  })();
-  return {
-    cpus: cpus().length,
-    cpu_model: cpus()[0]?.model ?? 'unknown',
-    memory_gb: Math.round(totalmem() / 2 ** 30),
-    free_memory_gb: Math.round(freemem() / 2 ** 30),
-    os: `${platform()} ${release()}`,
-    node: process.version,
-    python: py,
-  };
-}
-
 async function main() {
   const started = Date.now();
   const P = await preparePackage();
+  // Scenarios run only when --only names them. warmTaskGet is one until test/bench/bench-quick.test.ts
+  // expects its row (warm-task-get-8): add the id there and remove it here, together.
+  const OPT_IN = new Set(['warmTaskGet']);
   const scenarios = {
     warmRead,
+    warmTaskGet,
     mutations,
     heartbeats,
     coldStart,
@@ -799,13 +601,14 @@ async function main() {
   };
   if (ONLY) for (const name of ONLY) if (!(name in scenarios)) throw new Error(`--only: no scenario ${name} (${Object.keys(scenarios).join(', ')})`);
   try {
-    for (const [name, s] of Object.entries(scenarios)) if (!ONLY || ONLY.has(name)) await s(P);
+    for (const [name, s] of Object.entries(scenarios)) if (ONLY ? ONLY.has(name) : !OPT_IN.has(name)) await s(P);
   } finally {
     await cleanup();
   }
   const seconds = (Date.now() - started) / 1000;
   const order = [
     'warm-read-8',
+    'warm-task-get-8',
     'mutation-8-full',
     'mutation-64-full',
     'cold-first-call',
