@@ -37,6 +37,7 @@ def raw_caller(url, method):
 def decapod_caller(root, method):
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, os.path.join(here, "..", "..", "clients", "python"))
+    sys.dont_write_bytecode = True  # no __pycache__ in the checkout's package folder
     from decapod_client import Client
 
     client = Client(root, spawn=False)

@@ -46,11 +46,17 @@ test('the README sh blocks run as pasted and tell the truth', () => {
 const pythonBlocks = [...readme.matchAll(/^```python\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
 const tsBlocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
 
-test('the README python block runs from the decapod folder', () => {
+// test/clients/python-package.test.ts runs this block on the pip-installed package from an empty folder.
+test('the README python block runs from the decapod folder (decapod_client from its source, DECAPOD_BIN this CLI)', () => {
   expect(pythonBlocks).toHaveLength(1);
   const r = spawnSync('python3', ['-c', pythonBlocks[0]!], {
     cwd: packageRoot(),
-    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    env: {
+      ...process.env,
+      PYTHONPATH: join(packageRoot(), 'clients', 'python'),
+      DECAPOD_BIN: join(packageRoot(), 'bin', 'decapod'),
+      PYTHONDONTWRITEBYTECODE: '1',
+    },
     encoding: 'utf8',
     timeout: 60_000,
   });
