@@ -15,6 +15,9 @@ export default defineConfig({
   test: {
     // Process tests spawn real servers; two cores are shared, so keep files from crowding each other.
     maxWorkers: 2,
+    // Every SQLite transaction or snapshot body that awaits real I/O fails (docs/architecture.md);
+    // servers the tests spawn inherit it.
+    env: { DECAPOD_STRICT_TX: '1' },
     testTimeout: 30_000,
     hookTimeout: 30_000,
     projects: [

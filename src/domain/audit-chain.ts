@@ -1,7 +1,6 @@
-import type { EventRow, Store } from '../store/store.js';
+import type { EventRow, Reader, Tx } from '../store/store.js';
 import { canonicalJson, hashCanonical, sha256Hex } from '../util/hash.js';
 import { iso } from '../util/clock.js';
-import type { DomainContext } from './context.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -37,21 +36,21 @@ function eventHash(e: Omit<EventRow, 'data' | 'hash'>): string {
   });
 }
 
-/** Appends one event after the current head. Call inside the mutation's transaction. */
-export function appendEvent(ctx: DomainContext, ev: NewEvent): EventRow {
-  const head = ctx.store.events.head();
+/** Appends one event after the transaction's head, at the transaction's instant. */
+export async function appendEvent(tx: Tx, ev: NewEvent): Promise<EventRow> {
+  const head = tx.head();
   const data = canonicalJson(ev.data);
   const partial = {
-    seq: (head?.seq ?? 0) + 1,
-    at: ctx.clock.now(),
+    seq: head.seq + 1,
+    at: tx.now,
     type: ev.type,
     agent: ev.agent,
     subject: ev.subject,
     data_digest: sha256Hex(data),
-    prev_hash: head?.hash ?? GENESIS_HASH,
+    prev_hash: head.hash,
   };
   const row: EventRow = { ...partial, data, hash: eventHash(partial) };
-  ctx.store.events.append(row);
+  await tx.events.append(row);
   return row;
 }
 
@@ -78,7 +77,7 @@ export interface ChainReport {
 }
 
 /** Walks the whole chain and names the first event that does not hold. */
-export function verifyChain(store: Store): ChainReport {
+export async function verifyChain(r: Reader): Promise<ChainReport> {
   let prevHash = GENESIS_HASH;
   let expectedSeq = 1;
   let count = 0;
@@ -91,7 +90,7 @@ export function verifyChain(store: Store): ChainReport {
     first_bad_seq: seq,
     problem,
   });
-  for (const row of store.events.all()) {
+  for await (const row of r.events.all()) {
     if (row.seq !== expectedSeq) return bad(expectedSeq, `event ${expectedSeq} is missing`);
     if (row.prev_hash !== prevHash) return bad(row.seq, 'prev_hash does not match the previous event');
     if (row.data === null) redacted++;
@@ -124,10 +123,11 @@ export interface Contradiction {
  * contradicted when the log no longer has its event, or has another event at its seq. A
  * redacted event still has its hash, so redaction contradicts nothing.
  */
-export function contradictedReceipts(store: Store, kept: readonly KeptReceipt[]): Contradiction[] {
+export async function contradictedReceipts(reader: Reader, kept: readonly KeptReceipt[]): Promise<Contradiction[]> {
+  const hashes = await reader.events.hashesAt(kept.map((r) => r.seq));
   const out: Contradiction[] = [];
   for (const r of kept) {
-    const have = store.events.hashAt(r.seq);
+    const have = hashes.get(r.seq);
     if (have === undefined) out.push({ seq: r.seq, hash: r.hash, problem: 'missing' });
     else if (have !== r.hash) out.push({ seq: r.seq, hash: r.hash, problem: 'different', log_hash: have });
   }

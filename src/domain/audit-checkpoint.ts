@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js';
+import type { Reader } from '../store/store.js';
 import { canonicalJson } from '../util/hash.js';
 import { contradictedReceipts, describeContradiction } from './audit-chain.js';
 
@@ -42,8 +42,8 @@ export function parseCheckpoint(message: string): Checkpoint | undefined {
 }
 
 /** Why the log contradicts this checkpoint, or undefined when the log has its event. */
-export function contradictionOf(store: Store, cp: { seq: number; hash: string }): string | undefined {
-  const [c] = contradictedReceipts(store, [cp]);
+export async function contradictionOf(r: Reader, cp: { seq: number; hash: string }): Promise<string | undefined> {
+  const [c] = await contradictedReceipts(r, [cp]);
   return c ? describeContradiction(c) : undefined;
 }
 
@@ -68,18 +68,21 @@ export interface CheckpointStatus {
  * agreeing is not enough: a log rolled back and then grown past it would agree with a checkpoint
  * taken on the new branch, and only the older checkpoints show the history was replaced.
  */
-export function judgeCheckpoints(store: Store, ref: string, history: readonly CheckpointCommit[]): CheckpointStatus {
+export async function judgeCheckpoints(r: Reader, ref: string, history: readonly CheckpointCommit[]): Promise<CheckpointStatus> {
   if (history.length === 0) return { ref, ok: true, checked: 0, note: `no checkpoint yet: audit.checkpoint writes one to ${ref}` };
+  const parsed = history.map((c) => ({ commit: c.commit, cp: parseCheckpoint(c.message) }));
+  // One lookup for every checkpoint's event (the history can be long).
+  const judged = await contradictedReceipts(r, parsed.flatMap((p) => (p.cp ? [p.cp] : [])));
+  const contradicted = new Map(judged.map((c) => [`${c.seq}:${c.hash}`, c]));
   let checked = 0;
-  for (const c of history) {
-    const cp = parseCheckpoint(c.message);
-    if (!cp) return { ref, ok: false, checked, commit: c.commit, problem: `commit ${c.commit} on ${ref} is not a decapod checkpoint` };
+  for (const { commit, cp } of parsed) {
+    if (!cp) return { ref, ok: false, checked, commit, problem: `commit ${commit} on ${ref} is not a decapod checkpoint` };
     checked++;
-    const problem = contradictionOf(store, cp);
-    if (problem) {
-      return { ref, ok: false, checked, commit: c.commit, seq: cp.seq, hash: cp.hash, problem: `the log contradicts the checkpoint ${c.commit} (seq ${cp.seq}): ${problem}` };
+    const c = contradicted.get(`${cp.seq}:${cp.hash}`);
+    if (c) {
+      return { ref, ok: false, checked, commit, seq: cp.seq, hash: cp.hash, problem: `the log contradicts the checkpoint ${commit} (seq ${cp.seq}): ${describeContradiction(c)}` };
     }
   }
-  const tip = parseCheckpoint(history[0]!.message)!;
+  const tip = parsed[0]!.cp!;
   return { ref, ok: true, checked, commit: history[0]!.commit, seq: tip.seq, hash: tip.hash };
 }

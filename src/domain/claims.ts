@@ -1,9 +1,8 @@
 import { DecapodError } from '../errors.js';
-import type { ClaimRow, LeaseRow } from '../store/store.js';
+import type { ClaimView, LeaseRow, Reader, Tx } from '../store/store.js';
 import { iso } from '../util/clock.js';
 import { appendEvent } from './audit-chain.js';
 import { staticPrefix } from './claim-paths.js';
-import type { DomainContext } from './context.js';
 import { patternsOverlap } from './path-overlap.js';
 
 export type ClaimMode = 'exclusive' | 'shared';
@@ -30,22 +29,33 @@ export interface Conflict {
   ttl_remaining_ms: number;
 }
 
+/** A request for paths (and a task) by a lease: what findConflicts judges. */
+export interface ClaimRequest {
+  leaseId: string;
+  paths: string[];
+  mode: ClaimMode;
+  task: string | null;
+}
+
 /** When a claim stops holding: its own deadline if it has one, else its lease's. */
-function deadline(claim: ClaimRow, lease: LeaseRow | undefined): number {
+function deadline(claim: ClaimView): number {
+  const lease = claim.lease;
   const leaseEnd = lease && lease.state === 'active' ? lease.expires_at : (lease?.ended_at ?? claim.acquired_at);
   return claim.expires_at === null ? leaseEnd : Math.min(claim.expires_at, leaseEnd);
 }
 
-export function toPublicClaim(ctx: DomainContext, claim: ClaimRow): PublicClaim {
-  const now = ctx.clock.now();
-  const until = deadline(claim, ctx.store.leases.byId(claim.lease_id));
+/** Does the claim hold at `now`? */
+export const holds = (claim: ClaimView, now: number): boolean => claim.state === 'active' && deadline(claim) > now;
+
+export function toPublicClaim(claim: ClaimView, now: number): PublicClaim {
+  const until = deadline(claim);
   const live = claim.state === 'active' && until > now;
   return {
     id: claim.id,
     lease_id: claim.lease_id,
     agent: claim.agent,
     task: claim.task_id,
-    paths: JSON.parse(claim.paths) as string[],
+    paths: claim.paths,
     mode: claim.mode,
     fence: claim.fence,
     state: claim.state === 'active' && !live ? 'expired' : claim.state,
@@ -55,34 +65,66 @@ export function toPublicClaim(ctx: DomainContext, claim: ClaimRow): PublicClaim 
   };
 }
 
+/** A conflict with the holder's fence, which currentFence needs and the public answer does not show. */
+type FoundConflict = Conflict & { fence: number };
+
 /**
- * Every live claim of another lease that a request for these paths (and task) would collide with
- * (docs/design.md §4): overlapping paths or the same task, where either side is exclusive. The static
- * prefix index narrows the candidates; the overlap relation decides.
+ * For each request, every live claim of another lease it would collide with (docs/design.md §4):
+ * overlapping paths or the same task, where either side is exclusive. One candidate lookup and one
+ * task lookup for all the requests together: the static prefix index narrows the candidates, the
+ * overlap relation decides.
  */
-export function findConflicts(
-  ctx: DomainContext,
-  req: { leaseId: string; paths: string[]; mode: ClaimMode; task: string | null },
-): Conflict[] {
-  const now = ctx.clock.now();
-  const found = new Map<string, Conflict>();
-  const add = (claim: ClaimRow, resource: string) => {
-    if (found.has(claim.id)) return;
-    const pub = toPublicClaim(ctx, claim);
-    found.set(claim.id, { resource, claim_id: claim.id, agent: claim.agent, mode: claim.mode, ttl_remaining_ms: pub.ttl_remaining_ms });
-  };
-  if (req.task !== null) {
-    const holder = ctx.store.claims.liveForTask(req.task, now);
-    if (holder && holder.lease_id !== req.leaseId) add(holder, `task:${req.task}`);
+export async function findConflictsMany(r: Reader, reqs: readonly ClaimRequest[]): Promise<FoundConflict[][]> {
+  const now = r.now;
+  const prefixes: string[] = [];
+  const prefixIndex = new Map<string, number>();
+  const asked: { req: number; pattern: string; of: number }[] = [];
+  reqs.forEach((req, i) => {
+    for (const pattern of req.paths) {
+      const prefix = staticPrefix(pattern);
+      let of = prefixIndex.get(prefix);
+      if (of === undefined) prefixIndex.set(prefix, (of = prefixes.push(prefix) - 1));
+      asked.push({ req: i, pattern, of });
+    }
+  });
+  const tasks = reqs.flatMap((q) => (q.task === null ? [] : [q.task]));
+  const [candidates, holders] = await Promise.all([
+    prefixes.length > 0 ? r.claims.candidates(prefixes, now) : Promise.resolve([]),
+    tasks.length > 0 ? r.claims.liveForTasks([...new Set(tasks)], now) : Promise.resolve(new Map<string, ClaimView>()),
+  ]);
+  const byPrefix = new Map<number, { claim: ClaimView; pattern: string }[]>();
+  for (const c of candidates) {
+    let list = byPrefix.get(c.of);
+    if (!list) byPrefix.set(c.of, (list = []));
+    list.push(c);
   }
-  for (const pattern of req.paths) {
-    for (const { claim, pattern: held } of ctx.store.claims.candidates(staticPrefix(pattern), now)) {
+  const found = reqs.map(() => new Map<string, FoundConflict>());
+  const add = (i: number, claim: ClaimView, resource: string) => {
+    const seen = found[i]!;
+    if (seen.has(claim.id)) return;
+    const ttl = holds(claim, now) ? deadline(claim) - now : 0;
+    seen.set(claim.id, { resource, claim_id: claim.id, agent: claim.agent, mode: claim.mode, ttl_remaining_ms: ttl, fence: claim.fence });
+  };
+  reqs.forEach((req, i) => {
+    if (req.task === null) return;
+    const holder = holders.get(req.task);
+    if (holder && holder.lease_id !== req.leaseId) add(i, holder, `task:${req.task}`);
+  });
+  for (const { req: i, pattern, of } of asked) {
+    const req = reqs[i]!;
+    for (const { claim, pattern: held } of byPrefix.get(of) ?? []) {
       if (claim.lease_id === req.leaseId) continue; // a lease never conflicts with itself
       if (claim.mode === 'shared' && req.mode === 'shared') continue;
-      if (patternsOverlap(pattern, held)) add(claim, pattern);
+      if (patternsOverlap(pattern, held)) add(i, claim, pattern);
     }
   }
-  return [...found.values()];
+  return found.map((m) => [...m.values()]);
+}
+
+/** Every live claim of another lease that this request would collide with. */
+export async function findConflicts(r: Reader, req: ClaimRequest): Promise<Conflict[]> {
+  const [found] = await findConflictsMany(r, [req]);
+  return found!.map(({ fence: _f, ...c }) => c);
 }
 
 /** How many conflicts a CONFLICT message spells out (data.conflicts has them all). */
@@ -105,17 +147,19 @@ export function conflictError(conflicts: Conflict[], task?: string): DecapodErro
   return new DecapodError('CONFLICT', describeConflicts(conflicts, task), { conflicts });
 }
 
+const patternsOf = (paths: readonly string[]) => paths.map((pattern) => ({ pattern, prefix: staticPrefix(pattern) }));
+
 /** Grants a claim (a new fence) or throws CONFLICT; never a partial grant. Writes claim.acquired. */
-export function grantClaim(
-  ctx: DomainContext,
+export async function grantClaim(
+  tx: Tx,
   lease: LeaseRow,
   req: { paths: string[]; mode: ClaimMode; task: string | null; ttl_ms?: number; reason?: string },
-): ClaimRow {
-  const conflicts = findConflicts(ctx, { leaseId: lease.lease_id, paths: req.paths, mode: req.mode, task: req.task });
+): Promise<ClaimView> {
+  const conflicts = await findConflicts(tx, { leaseId: lease.lease_id, paths: req.paths, mode: req.mode, task: req.task });
   if (conflicts.length > 0) throw conflictError(conflicts, req.task ?? undefined);
-  const now = ctx.clock.now();
-  const fence = ctx.store.claims.nextFence();
-  const row: ClaimRow = {
+  const now = tx.now;
+  const fence = await tx.next('fence');
+  const row: ClaimView = {
     id: `C${fence}`,
     lease_id: lease.lease_id,
     agent: lease.agent,
@@ -123,7 +167,7 @@ export function grantClaim(
     mode: req.mode,
     fence,
     state: 'active',
-    paths: JSON.stringify(req.paths),
+    paths: req.paths,
     ttl_ms: req.ttl_ms ?? null,
     reason: req.reason ?? null,
     acquired_at: now,
@@ -131,9 +175,11 @@ export function grantClaim(
     expires_at: req.ttl_ms === undefined ? null : now + req.ttl_ms,
     ended_at: null,
     end_reason: null,
+    lease: { state: lease.state, expires_at: lease.expires_at, ended_at: lease.ended_at },
   };
-  ctx.store.claims.insert(row, req.paths.map((pattern) => ({ pattern, prefix: staticPrefix(pattern) })));
-  appendEvent(ctx, {
+  const { lease: _l, ...stored } = row;
+  await tx.claims.insert(stored, patternsOf(req.paths));
+  await appendEvent(tx, {
     type: 'claim.acquired',
     agent: lease.agent,
     subject: req.task ?? row.id,
@@ -142,12 +188,12 @@ export function grantClaim(
   return row;
 }
 
+const samePaths = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((p, i) => p === b[i]);
+
 /** The live claim of this lease with exactly these paths, mode and task, if any (re-acquire). */
-export function sameClaim(ctx: DomainContext, lease: LeaseRow, req: { paths: string[]; mode: ClaimMode; task: string | null }): ClaimRow | undefined {
-  const key = JSON.stringify(req.paths);
-  return ctx.store.claims
-    .live({ lease_id: lease.lease_id, now: ctx.clock.now() })
-    .find((c) => c.paths === key && c.mode === req.mode && c.task_id === req.task);
+export async function sameClaim(r: Reader, lease: LeaseRow, req: { paths: string[]; mode: ClaimMode; task: string | null }): Promise<ClaimView | undefined> {
+  const live = await r.claims.live({ lease_id: lease.lease_id, now: r.now });
+  return live.find((c) => samePaths(c.paths, req.paths) && c.mode === req.mode && c.task_id === req.task);
 }
 
 /**
@@ -155,71 +201,63 @@ export function sameClaim(ctx: DomainContext, lease: LeaseRow, req: { paths: str
  * the claim covers what the task says). The caller has checked `findConflicts` for the new paths
  * in the same transaction. Writes claim.paths_changed, which replay applies to rebuild the claim.
  */
-export function changeClaimPaths(ctx: DomainContext, claim: ClaimRow, paths: string[], reason: string): ClaimRow {
-  const json = JSON.stringify(paths);
-  ctx.store.claims.setPaths(claim.id, json, paths.map((pattern) => ({ pattern, prefix: staticPrefix(pattern) })));
-  appendEvent(ctx, {
+export async function changeClaimPaths(tx: Tx, claim: ClaimView, paths: string[], reason: string): Promise<ClaimView> {
+  await tx.claims.setPaths(claim.id, paths, patternsOf(paths));
+  await appendEvent(tx, {
     type: 'claim.paths_changed',
     agent: claim.agent,
     subject: claim.task_id ?? claim.id,
-    data: { claim_id: claim.id, fence: claim.fence, task: claim.task_id, paths, previous_paths: JSON.parse(claim.paths) as string[], reason },
+    data: { claim_id: claim.id, fence: claim.fence, task: claim.task_id, paths, previous_paths: claim.paths, reason },
   });
-  return { ...claim, paths: json };
+  return { ...claim, paths };
 }
 
 /** A repeated acquire changes nothing but is recorded: the log shows every request that succeeded. */
-export function noteReacquired(ctx: DomainContext, claim: ClaimRow): void {
-  appendEvent(ctx, { type: 'claim.reacquired', agent: claim.agent, subject: claim.task_id ?? claim.id, data: { claim_id: claim.id, fence: claim.fence } });
+export async function noteReacquired(tx: Tx, claim: ClaimView): Promise<void> {
+  await appendEvent(tx, { type: 'claim.reacquired', agent: claim.agent, subject: claim.task_id ?? claim.id, data: { claim_id: claim.id, fence: claim.fence } });
 }
 
 /** Ends a claim with one audit event: released by its holder, or expired with its lease or TTL. */
-export function endClaim(ctx: DomainContext, claim: ClaimRow, state: 'released' | 'expired', reason: string): void {
-  ctx.store.claims.end(claim.id, state, ctx.clock.now(), reason);
-  appendEvent(ctx, {
+export async function endClaim(tx: Tx, claim: ClaimView, state: 'released' | 'expired', reason: string): Promise<ClaimView> {
+  await tx.claims.end(claim.id, state, tx.now, reason);
+  await appendEvent(tx, {
     type: state === 'released' ? 'claim.released' : 'claim.expired',
     agent: claim.agent,
     subject: claim.task_id ?? claim.id,
     data: { claim_id: claim.id, fence: claim.fence, reason },
   });
-}
-
-/** Ends every active claim of a lease (expiry or revocation): one event each. Returns their ids. */
-export function endClaimsOfLease(ctx: DomainContext, leaseId: string, state: 'released' | 'expired', reason: string): string[] {
-  const claims = ctx.store.claims.activeOfLease(leaseId);
-  for (const c of claims) endClaim(ctx, c, state, reason);
-  return claims.map((c) => c.id);
+  return { ...claim, state, ended_at: tx.now, end_reason: reason };
 }
 
 /** The claim, held by this lease, with this fence; otherwise the precise refusal (docs/design.md §3). */
-export function heldClaim(ctx: DomainContext, lease: LeaseRow, claimId: string, fence?: number): ClaimRow {
-  const claim = ctx.store.claims.byId(claimId);
+export async function heldClaim(r: Reader, lease: LeaseRow, claimId: string, fence?: number): Promise<ClaimView> {
+  const claim = await r.claims.byId(claimId);
   if (!claim) throw new DecapodError('NOT_FOUND', `no claim ${claimId}`, { kind: 'claim', id: claimId });
   if (claim.lease_id !== lease.lease_id) {
     throw new DecapodError('NOT_HOLDER', `claim ${claimId} is held by ${claim.agent}, not by this lease`, {
       holder: { agent: claim.agent, lease_id: claim.lease_id },
     });
   }
-  const live = toPublicClaim(ctx, claim).state === 'active';
+  const live = holds(claim, r.now);
   if (!live || (fence !== undefined && fence !== claim.fence)) {
     throw new DecapodError('FENCED_OUT', `claim ${claimId} with fence ${fence ?? claim.fence} is no longer current`, {
-      current_fence: live ? claim.fence : currentFence(ctx, claim),
-      claim_state: live ? 'active' : toPublicClaim(ctx, claim).state,
+      current_fence: live ? claim.fence : await currentFence(r, claim),
+      claim_state: live ? 'active' : toPublicClaim(claim, r.now).state,
     });
   }
   return claim;
 }
 
 /** The newest fence now holding any resource of this claim (another holder's), or null. */
-export function currentFence(ctx: DomainContext, claim: ClaimRow): number | null {
-  const paths = JSON.parse(claim.paths) as string[];
-  const others = findConflicts(ctx, { leaseId: claim.lease_id, paths, mode: 'exclusive', task: claim.task_id });
-  const fences = others.map((c) => ctx.store.claims.byId(c.claim_id)!.fence);
+export async function currentFence(r: Reader, claim: ClaimView): Promise<number | null> {
+  const [others] = await findConflictsMany(r, [{ leaseId: claim.lease_id, paths: claim.paths, mode: 'exclusive', task: claim.task_id }]);
+  const fences = others!.map((c) => c.fence);
   return fences.length ? Math.max(...fences) : null;
 }
 
 /** Claims whose own TTL ran out: one event each. */
-export function expireDueClaims(ctx: DomainContext): string[] {
-  const due = ctx.store.claims.dueForExpiry(ctx.clock.now());
-  for (const c of due) endClaim(ctx, c, 'expired', 'ttl');
+export async function expireDueClaims(tx: Tx): Promise<string[]> {
+  const due = await tx.claims.dueForExpiry(tx.now);
+  for (const c of due) await endClaim(tx, c, 'expired', 'ttl');
   return due.map((c) => c.id);
 }

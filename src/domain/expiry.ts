@@ -1,5 +1,5 @@
+import type { Tx } from '../store/store.js';
 import { expireDueClaims } from './claims.js';
-import type { DomainContext } from './context.js';
 import { expireDueLeases } from './leases.js';
 
 /**
@@ -7,8 +7,8 @@ import { expireDueLeases } from './leases.js';
  * with their events. Runs first in every mutation's transaction and in the periodic sweep.
  * Returns whether anything ended.
  */
-export function expireDue(ctx: DomainContext): boolean {
-  const leases = expireDueLeases(ctx);
-  const claims = expireDueClaims(ctx);
+export async function expireDue(tx: Tx): Promise<boolean> {
+  const leases = await expireDueLeases(tx);
+  const claims = await expireDueClaims(tx);
   return leases.length + claims.length > 0;
 }

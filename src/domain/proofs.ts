@@ -1,12 +1,11 @@
 import { DecapodError } from '../errors.js';
-import type { ClaimRow, LeaseRow, ProofRow, TaskRow } from '../store/store.js';
+import type { ClaimView, LeaseRow, ProofRow, Reader, TaskRow, Tx } from '../store/store.js';
 import { iso } from '../util/clock.js';
 import { hashCanonical } from '../util/hash.js';
 import { appendEvent } from './audit-chain.js';
 import { endClaim } from './claims.js';
-import type { DomainContext } from './context.js';
 import type { Gate } from './gates.js';
-import { getTask } from './tasks.js';
+import { getTask, taskHolder } from './tasks.js';
 
 export interface PublicProof {
   id: string;
@@ -40,17 +39,17 @@ export function toPublicProof(row: ProofRow): PublicProof {
     gate: row.gate,
     claim_id: row.claim_id,
     fence: row.fence,
-    passed: row.passed === 1,
+    passed: row.passed,
     exit_code: row.exit_code,
-    timed_out: row.timed_out === 1,
+    timed_out: row.timed_out,
     duration_ms: row.duration_ms,
     command: row.command,
     output_sha256: row.output_sha256,
     output_bytes: row.output_bytes,
-    truncated: row.truncated === 1,
+    truncated: row.truncated,
     digest: row.digest,
-    counts: row.counts === 1,
-    changed_during_run: JSON.parse(row.changed_during_run) as string[],
+    counts: row.counts,
+    changed_during_run: row.changed_during_run,
     attested_by: row.attested_by,
     agent: row.agent,
     created_at: iso(row.created_at),
@@ -67,18 +66,18 @@ export function proofRow(p: PublicProof, createdAt: number): ProofRow {
     gate: p.gate,
     claim_id: p.claim_id,
     fence: p.fence,
-    passed: p.passed ? 1 : 0,
+    passed: p.passed,
     exit_code: p.exit_code,
-    timed_out: p.timed_out ? 1 : 0,
+    timed_out: p.timed_out,
     duration_ms: p.duration_ms,
     command: p.command,
     output_sha256: p.output_sha256,
     output_bytes: p.output_bytes,
-    truncated: p.truncated ? 1 : 0,
+    truncated: p.truncated,
     digest: p.digest,
     // events recorded before migration 004 have neither field: those proofs counted
-    counts: p.counts === false ? 0 : 1,
-    changed_during_run: JSON.stringify(p.changed_during_run ?? []),
+    counts: p.counts !== false,
+    changed_during_run: p.changed_during_run ?? [],
     attested_by: p.attested_by,
     agent: p.agent,
     created_at: createdAt,
@@ -100,8 +99,8 @@ export function proofHash(p: Omit<PublicProof, 'hash'>): string {
  * The task's live claim, held by this lease, with this fence (docs/design.md §4: release, proof and
  * completion take the fence and refuse a stale one).
  */
-export function heldTaskClaim(ctx: DomainContext, lease: LeaseRow, task: TaskRow, fence: number): ClaimRow {
-  const claim = ctx.store.claims.liveForTask(task.id, ctx.clock.now());
+export async function heldTaskClaim(r: Reader, lease: LeaseRow, task: TaskRow, fence: number): Promise<ClaimView> {
+  const claim = await taskHolder(r, task.id);
   if (!claim || claim.lease_id !== lease.lease_id) {
     const holder = claim ? { agent: claim.agent, lease_id: claim.lease_id, claim_id: claim.id, fence: claim.fence } : null;
     const why = claim ? `is held by ${claim.agent}` : 'is not claimed: claim it first (task.claim)';
@@ -129,10 +128,10 @@ export interface ProofInput {
 }
 
 /** Records a proof under the caller's claim, with its hash and one audit event. */
-export function recordProof(ctx: DomainContext, lease: LeaseRow, taskId: string, fence: number, input: ProofInput): PublicProof {
-  const task = getTask(ctx, taskId);
-  const claim = heldTaskClaim(ctx, lease, task, fence);
-  const seq = ctx.store.proofs.nextSeq();
+export async function recordProof(tx: Tx, lease: LeaseRow, taskId: string, fence: number, input: ProofInput): Promise<PublicProof> {
+  const task = await getTask(tx, taskId);
+  const claim = await heldTaskClaim(tx, lease, task, fence);
+  const seq = await tx.next('proof');
   const body: Omit<PublicProof, 'hash'> = {
     id: `P${seq}`,
     task: task.id,
@@ -152,11 +151,11 @@ export function recordProof(ctx: DomainContext, lease: LeaseRow, taskId: string,
     changed_during_run: input.changed_during_run,
     attested_by: input.attested_by,
     agent: lease.agent,
-    created_at: iso(ctx.clock.now()),
+    created_at: iso(tx.now),
   };
   const proof: PublicProof = { ...body, hash: proofHash(body) };
-  ctx.store.proofs.insert(proofRow(proof, ctx.clock.now()));
-  appendEvent(ctx, { type: 'proof.recorded', agent: lease.agent, subject: task.id, data: { proof } });
+  await tx.proofs.insert(proofRow(proof, tx.now));
+  await appendEvent(tx, { type: 'proof.recorded', agent: lease.agent, subject: task.id, data: { proof } });
   return proof;
 }
 
@@ -178,28 +177,26 @@ export interface Block {
  * still the same.
  */
 export function blockedBy(
-  ctx: DomainContext,
   task: TaskRow,
-  claim: ClaimRow,
+  claim: ClaimView,
+  latestPerGate: ReadonlyMap<string, ProofRow>,
   gates: ReadonlyMap<string, Gate>,
   digests: ReadonlyMap<string, string>,
 ): Block[] {
-  const plan = JSON.parse(task.gates) as string[];
   const out: Block[] = [];
-  for (const gate of plan) {
+  for (const gate of task.gates) {
     const def = gates.get(gate);
     if (!def) {
       out.push({ gate, reason: 'missing', detail: `gate ${gate} is no longer defined in .decapod/config.json` });
       continue;
     }
-    const latest = ctx.store.proofs.latest(task.id, gate);
+    const latest = latestPerGate.get(gate);
     if (!latest || latest.claim_id !== claim.id) out.push({ gate, reason: 'missing' });
     else if (latest.attested_by === 'agent' && def.attest === 'server') {
       out.push({ gate, reason: 'agent_attested', proof: latest.id, detail: `gate ${gate} now accepts only proofs Decapod runs itself: proof.run` });
-    } else if (latest.passed !== 1) out.push({ gate, reason: 'failed', proof: latest.id });
-    else if (latest.counts !== 1) {
-      const files = JSON.parse(latest.changed_during_run) as string[];
-      out.push({ gate, reason: 'changed_during_run', proof: latest.id, detail: `changed while the gate ran: ${files.join(', ')}` });
+    } else if (!latest.passed) out.push({ gate, reason: 'failed', proof: latest.id });
+    else if (!latest.counts) {
+      out.push({ gate, reason: 'changed_during_run', proof: latest.id, detail: `changed while the gate ran: ${latest.changed_during_run.join(', ')}` });
     } else if (latest.command !== null && latest.command !== def.command) {
       out.push({ gate, reason: 'stale', proof: latest.id, detail: `the gate's command changed since this proof ran (${latest.command})` });
     } else if (latest.digest !== digests.get(gate)) out.push({ gate, reason: 'stale', proof: latest.id });
@@ -212,31 +209,32 @@ export function blockedBy(
  * plan has a passing, fresh proof. Then done, verified (false for an empty plan), claims released:
  * all in the caller's one transaction.
  */
-export function completeTask(
-  ctx: DomainContext,
+export async function completeTask(
+  tx: Tx,
   lease: LeaseRow,
   taskId: string,
   fence: number,
   judged: { gates: ReadonlyMap<string, Gate>; digests: ReadonlyMap<string, string> },
   summary?: string,
-): TaskRow {
-  const task = getTask(ctx, taskId);
+): Promise<TaskRow> {
+  const task = await getTask(tx, taskId);
   if (task.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${task.id} is ${task.status}`, { from: task.status, to: 'done' });
-  const claim = heldTaskClaim(ctx, lease, task, fence);
-  const blocked = blockedBy(ctx, task, claim, judged.gates, judged.digests);
+  const claim = await heldTaskClaim(tx, lease, task, fence);
+  const latest = await tx.proofs.latestPerGate(task.id);
+  const blocked = blockedBy(task, claim, latest, judged.gates, judged.digests);
   if (blocked.length > 0) {
     throw new DecapodError('PROOF_REQUIRED', `task ${task.id} needs passing, fresh proofs: ${blocked.map((b) => `${b.gate} (${b.reason})`).join(', ')}`, {
       blocked_by: blocked,
       next: 'proof.run',
     });
   }
-  const plan = JSON.parse(task.gates) as string[];
-  const proofs = plan.map((g) => ctx.store.proofs.latest(task.id, g)!.id);
-  const now = ctx.clock.now();
-  const done: TaskRow = { ...task, status: 'done', updated_at: now, completed_at: now, verified: plan.length > 0 ? 1 : 0 };
-  ctx.store.tasks.update(done);
-  for (const c of ctx.store.claims.live({ task: task.id, now })) endClaim(ctx, c, 'released', 'task completed');
-  appendEvent(ctx, {
+  const plan = task.gates;
+  const proofs = plan.map((g) => latest.get(g)!.id);
+  const now = tx.now;
+  const done: TaskRow = { ...task, status: 'done', updated_at: now, completed_at: now, verified: plan.length > 0 };
+  await tx.tasks.update(done);
+  for (const c of await tx.claims.live({ task: task.id, now })) await endClaim(tx, c, 'released', 'task completed');
+  await appendEvent(tx, {
     type: 'task.completed',
     agent: lease.agent,
     subject: task.id,

@@ -1,6 +1,6 @@
 import { DecapodError } from '../errors.js';
-import type { EventRow, StateDump, Store, TaskRow } from '../store/store.js';
-import { canonicalJson, hashCanonical } from '../util/hash.js';
+import type { EventRow, StateDump, Store, TaskRow, Tx } from '../store/store.js';
+import { hashCanonical } from '../util/hash.js';
 import { staticPrefix } from './claim-paths.js';
 import { proofRow, type PublicProof } from './proofs.js';
 
@@ -25,12 +25,12 @@ function taskRow(d: Data, at: number, agent: string | null, prev?: TaskRow): Tas
     description: t.description,
     status: t.status,
     priority: t.priority,
-    labels: JSON.stringify(t.labels),
-    depends_on: JSON.stringify(t.depends_on),
-    paths: JSON.stringify(t.paths),
-    gates: JSON.stringify(t.gates),
+    labels: t.labels,
+    depends_on: t.depends_on,
+    paths: t.paths,
+    gates: t.gates,
     // Events written before tasks had acceptance criteria (migration 005) carry none.
-    acceptance: JSON.stringify(t.acceptance ?? []),
+    acceptance: t.acceptance ?? [],
     parent: t.parent,
     created_by: prev ? prev.created_by : agent,
     created_at: prev ? prev.created_at : at,
@@ -40,7 +40,7 @@ function taskRow(d: Data, at: number, agent: string | null, prev?: TaskRow): Tas
   };
 }
 
-const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
+const PROJECTIONS: Record<string, (s: Tx, d: Data, e: EventRow) => Promise<void>> = {
   'lease.granted': (s, d, e) =>
     s.leases.insert({
       lease_id: d.lease_id,
@@ -49,7 +49,9 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
       state: 'active',
       ttl_ms: d.ttl_ms,
       pid: d.pid,
-      meta: d.meta === null ? null : canonicalJson(d.meta),
+      // Events written before hosts were recorded (migration 006) carry none.
+      host: d.host ?? null,
+      meta: d.meta,
       granted_at: e.at,
       renewed_at: e.at,
       expires_at: e.at + d.ttl_ms,
@@ -57,7 +59,7 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
     }),
   'lease.revoked': (s, d, e) => s.leases.end(d.lease_id, 'revoked', e.at),
   'lease.expired': (s, d, e) => s.leases.end(d.lease_id, 'expired', e.at),
-  'claim.acquired': (s, d, e) => {
+  'claim.acquired': (s, d, e) =>
     s.claims.insert(
       {
         id: d.claim_id,
@@ -67,7 +69,7 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
         mode: d.mode,
         fence: d.fence,
         state: 'active',
-        paths: JSON.stringify(d.paths),
+        paths: d.paths,
         ttl_ms: d.ttl_ms,
         reason: d.reason,
         acquired_at: e.at,
@@ -77,57 +79,62 @@ const PROJECTIONS: Record<string, (s: Store, d: Data, e: EventRow) => void> = {
         end_reason: null,
       },
       (d.paths as string[]).map((pattern) => ({ pattern, prefix: staticPrefix(pattern) })),
-    );
-  },
+    ),
   'claim.paths_changed': (s, d) =>
-    s.claims.setPaths(d.claim_id, JSON.stringify(d.paths), (d.paths as string[]).map((pattern) => ({ pattern, prefix: staticPrefix(pattern) }))),
-  'claim.reacquired': () => {},
+    s.claims.setPaths(d.claim_id, d.paths, (d.paths as string[]).map((pattern) => ({ pattern, prefix: staticPrefix(pattern) }))),
+  'claim.reacquired': async () => {},
   'claim.released': (s, d, e) => s.claims.end(d.claim_id, 'released', e.at, d.reason),
   'claim.expired': (s, d, e) => s.claims.end(d.claim_id, 'expired', e.at, d.reason),
-  'task.created': (s, d, e) => {
-    const row = taskRow(d, e.at, e.agent);
-    s.tasks.insert(row);
-    s.tasks.setLabels(row.id, d.task.labels);
-    s.tasks.setDeps(row.id, d.task.depends_on);
-  },
-  'task.updated': (s, d, e) => {
-    const row = taskRow(d, e.at, e.agent, s.tasks.byId(d.task.id));
-    s.tasks.update(row);
-    s.tasks.setLabels(row.id, d.task.labels);
-    s.tasks.setDeps(row.id, d.task.depends_on);
-  },
+  'task.created': (s, d, e) => s.tasks.insert(taskRow(d, e.at, e.agent)),
+  'task.updated': async (s, d, e) => s.tasks.update(taskRow(d, e.at, e.agent, await s.tasks.byId(d.task.id))),
   'task.cancelled': (s, d, e) => setStatus(s, d.task, 'cancelled', e.at),
   'task.reopened': (s, d, e) => setStatus(s, d.task, 'open', e.at),
-  'task.completed': (s, d, e) => {
-    const t = s.tasks.byId(d.task)!;
-    s.tasks.update({ ...t, status: 'done', updated_at: e.at, completed_at: e.at, verified: d.verified ? 1 : 0 });
+  'task.completed': async (s, d, e) => {
+    const t = (await s.tasks.byId(d.task))!;
+    await s.tasks.update({ ...t, status: 'done', updated_at: e.at, completed_at: e.at, verified: d.verified === true });
   },
-  'store.pruned': (s, d) => {
-    s.claims.delete(d.claims);
-    s.leases.delete(d.leases);
+  'store.pruned': async (s, d) => {
+    await s.claims.delete(d.claims);
+    await s.leases.delete(d.leases);
   },
   // docs/design.md §11: a checkpoint lives in git, not in the state; its event only records that it was taken.
-  'audit.checkpointed': () => {},
+  'audit.checkpointed': async () => {},
   'proof.recorded': (s, d, e) => s.proofs.insert(proofRow(d.proof as PublicProof, e.at)),
 };
 
-function setStatus(s: Store, id: string, status: 'open' | 'cancelled', at: number): void {
-  const t = s.tasks.byId(id)!;
-  s.tasks.update({ ...t, status, updated_at: at, completed_at: null, verified: null });
+async function setStatus(s: Tx, id: string, status: 'open' | 'cancelled', at: number): Promise<void> {
+  const t = (await s.tasks.byId(id))!;
+  await s.tasks.update({ ...t, status, updated_at: at, completed_at: null, verified: null });
 }
 
-/** Applies every event to an empty store. Refuses an event it cannot replay, naming it. */
-export function replayInto(target: Store, events: Iterable<EventRow>): number {
-  let n = 0;
-  target.transaction(() => {
+/** Events replayed per transaction of the target: the event loop turns between pages. */
+const REPLAY_PAGE = 1_000;
+
+/** Applies these events to the target in one transaction. Refuses an event it cannot replay, naming it. */
+export async function replayInto(target: Store, events: Iterable<EventRow>): Promise<number> {
+  return target.transaction(async (tx) => {
+    let n = 0;
     for (const e of events) {
       const project = PROJECTIONS[e.type];
       if (!project) throw new DecapodError('INVALID_STATE', `event ${e.seq} has a type replay does not know: ${e.type}`, { from: e.type, to: 'replayed' });
       if (e.data === null) throw new DecapodError('INVALID_STATE', `event ${e.seq} was redacted: its payload cannot be replayed`, { from: 'redacted', to: 'replayed', seq: e.seq });
-      project(target, JSON.parse(e.data) as Data, e);
+      await project(tx, JSON.parse(e.data) as Data, e);
       n++;
     }
+    return n;
   });
+}
+
+/** Replays the source's log up to event `upTo` into an empty target, a page at a time. Returns how many. */
+export async function replayLog(source: Store, target: Store, upTo: number): Promise<number> {
+  let since = 0;
+  let n = 0;
+  while (since < upTo) {
+    const page = (await source.snapshot((r) => r.events.list({ since, limit: REPLAY_PAGE }))).filter((e) => e.seq <= upTo);
+    if (page.length === 0) break;
+    n += await replayInto(target, page);
+    since = page[page.length - 1]!.seq;
+  }
   return n;
 }
 

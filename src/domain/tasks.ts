@@ -1,5 +1,5 @@
 import { DecapodError, invalidParams } from '../errors.js';
-import type { ClaimRow, LeaseRow, TaskRow, TaskStatus } from '../store/store.js';
+import type { ClaimView, LeaseRow, Reader, TaskRow, TaskStatus, Tx } from '../store/store.js';
 import { iso } from '../util/clock.js';
 import { appendEvent } from './audit-chain.js';
 import { normalizeClaimPaths } from './claim-paths.js';
@@ -11,12 +11,12 @@ import {
   findConflicts,
   grantClaim,
   noteReacquired,
+  findConflictsMany,
   sameClaim,
   toPublicClaim,
   type Conflict,
   type PublicClaim,
 } from './claims.js';
-import type { DomainContext } from './context.js';
 
 export const DEFAULT_PRIORITY = 2;
 
@@ -52,50 +52,64 @@ export interface TaskFields {
   parent?: string;
 }
 
-const list = (json: string) => JSON.parse(json) as string[];
 const uniqueSorted = (xs: string[]) => [...new Set(xs)].sort();
 
-export function toPublicTask(ctx: DomainContext, row: TaskRow): PublicTask {
-  const holder = ctx.store.claims.liveForTask(row.id, ctx.clock.now());
+function publicTask(row: TaskRow, holder: ClaimView | undefined): PublicTask {
   return {
     ...taskData(row),
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
     completed_at: row.completed_at === null ? null : iso(row.completed_at),
-    verified: row.verified === null ? null : row.verified === 1,
+    verified: row.verified,
     holder: holder ? { agent: holder.agent, lease_id: holder.lease_id, claim_id: holder.id, fence: holder.fence } : null,
   };
 }
 
-export function getTask(ctx: DomainContext, id: string): TaskRow {
-  const row = ctx.store.tasks.byId(id);
+/** Tasks as the API shows them, with their holders: one lookup for all of them. */
+export async function toPublicTasks(r: Reader, rows: readonly TaskRow[]): Promise<PublicTask[]> {
+  const holders = rows.length === 0 ? new Map<string, ClaimView>() : await r.claims.liveForTasks(rows.map((t) => t.id), r.now);
+  return rows.map((row) => publicTask(row, holders.get(row.id)));
+}
+
+export async function toPublicTask(r: Reader, row: TaskRow): Promise<PublicTask> {
+  return (await toPublicTasks(r, [row]))[0]!;
+}
+
+export async function getTask(r: Reader, id: string): Promise<TaskRow> {
+  const row = await r.tasks.byId(id);
   if (!row) throw new DecapodError('NOT_FOUND', `no task ${id}`, { kind: 'task', id });
   return row;
 }
 
+/** The live claim on a task, if any. */
+export async function taskHolder(r: Reader, taskId: string): Promise<ClaimView | undefined> {
+  return (await r.claims.liveForTasks([taskId], r.now)).get(taskId);
+}
+
 /** depends_on: every id exists, and the task would not come to depend on itself. */
-function checkDependencies(ctx: DomainContext, taskId: string | null, deps: string[]): void {
+async function checkDependencies(r: Reader, taskId: string | null, deps: string[]): Promise<void> {
+  const found = await r.tasks.byIds(deps);
   deps.forEach((d, i) => {
-    if (!ctx.store.tasks.byId(d)) throw invalidParams(`depends_on.${i}`, `names no task (${d})`);
+    if (!found.has(d)) throw invalidParams(`depends_on.${i}`, `names no task (${d})`);
   });
-  if (taskId !== null && ctx.store.tasks.dependencyClosure(deps).has(taskId)) {
+  if (taskId !== null && (await r.tasks.dependencyClosure(deps)).has(taskId)) {
     throw invalidParams('depends_on', `would make ${taskId} depend on itself (a cycle)`);
   }
 }
 
-function checkParent(ctx: DomainContext, taskId: string | null, parent: string | undefined): void {
+async function checkParent(r: Reader, taskId: string | null, parent: string | undefined): Promise<void> {
   if (parent === undefined) return;
   if (parent === taskId) throw invalidParams('parent', 'cannot be the task itself');
-  if (!ctx.store.tasks.byId(parent)) throw invalidParams('parent', `names no task (${parent})`);
+  if (!(await r.tasks.byId(parent))) throw invalidParams('parent', `names no task (${parent})`);
 }
 
-export function createTask(ctx: DomainContext, agent: string | null, f: TaskFields & { title: string }): TaskRow {
+export async function createTask(tx: Tx, agent: string | null, f: TaskFields & { title: string }): Promise<TaskRow> {
   const paths = f.paths?.length ? normalizeClaimPaths(f.paths) : [];
   const deps = uniqueSorted(f.depends_on ?? []);
-  checkDependencies(ctx, null, deps);
-  checkParent(ctx, null, f.parent);
-  const now = ctx.clock.now();
-  const seq = ctx.store.tasks.nextSeq();
+  await checkDependencies(tx, null, deps);
+  await checkParent(tx, null, f.parent);
+  const now = tx.now;
+  const seq = await tx.next('task');
   const row: TaskRow = {
     id: `T${seq}`,
     seq,
@@ -103,11 +117,11 @@ export function createTask(ctx: DomainContext, agent: string | null, f: TaskFiel
     description: f.description ?? '',
     status: 'open',
     priority: f.priority ?? DEFAULT_PRIORITY,
-    labels: JSON.stringify(uniqueSorted(f.labels ?? [])),
-    depends_on: JSON.stringify(deps),
-    paths: JSON.stringify(paths),
-    gates: JSON.stringify(uniqueSorted(f.gates ?? [])),
-    acceptance: JSON.stringify(f.acceptance ?? []),
+    labels: uniqueSorted(f.labels ?? []),
+    depends_on: deps,
+    paths,
+    gates: uniqueSorted(f.gates ?? []),
+    acceptance: f.acceptance ?? [],
     parent: f.parent ?? null,
     created_by: agent,
     created_at: now,
@@ -115,10 +129,8 @@ export function createTask(ctx: DomainContext, agent: string | null, f: TaskFiel
     completed_at: null,
     verified: null,
   };
-  ctx.store.tasks.insert(row);
-  ctx.store.tasks.setLabels(row.id, list(row.labels));
-  ctx.store.tasks.setDeps(row.id, deps);
-  appendEvent(ctx, { type: 'task.created', agent, subject: row.id, data: { task: taskData(row) } });
+  await tx.tasks.insert(row);
+  await appendEvent(tx, { type: 'task.created', agent, subject: row.id, data: { task: taskData(row) } });
   return row;
 }
 
@@ -130,18 +142,18 @@ function taskData(row: TaskRow): Omit<PublicTask, 'created_at' | 'updated_at' | 
     description: row.description,
     status: row.status,
     priority: row.priority,
-    labels: list(row.labels),
-    depends_on: list(row.depends_on),
-    paths: list(row.paths),
-    gates: list(row.gates),
-    acceptance: list(row.acceptance),
+    labels: row.labels,
+    depends_on: row.depends_on,
+    paths: row.paths,
+    gates: row.gates,
+    acceptance: row.acceptance,
     parent: row.parent,
   };
 }
 
 /** Only the holder may change a held task; anyone with a lease may change an unheld one. */
-function requireMayChange(ctx: DomainContext, lease: LeaseRow, row: TaskRow): ClaimRow | undefined {
-  const holder = ctx.store.claims.liveForTask(row.id, ctx.clock.now());
+async function requireMayChange(r: Reader, lease: LeaseRow, row: TaskRow): Promise<ClaimView | undefined> {
+  const holder = await taskHolder(r, row.id);
   if (holder && holder.lease_id !== lease.lease_id) {
     throw new DecapodError('NOT_HOLDER', `task ${row.id} is held by ${holder.agent}`, {
       holder: { agent: holder.agent, lease_id: holder.lease_id, claim_id: holder.id, fence: holder.fence },
@@ -150,18 +162,18 @@ function requireMayChange(ctx: DomainContext, lease: LeaseRow, row: TaskRow): Cl
   return holder;
 }
 
-export function updateTask(ctx: DomainContext, lease: LeaseRow, id: string, f: TaskFields): TaskRow {
+export async function updateTask(tx: Tx, lease: LeaseRow, id: string, f: TaskFields): Promise<TaskRow> {
   const paths = f.paths ? (f.paths.length ? normalizeClaimPaths(f.paths) : []) : undefined; // bad input first: it names a field
-  const row = getTask(ctx, id);
-  const holder = requireMayChange(ctx, lease, row);
+  const row = await getTask(tx, id);
+  const holder = await requireMayChange(tx, lease, row);
   if (row.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${id} is ${row.status}; reopen it first`, { from: row.status, to: 'open' });
-  if (f.depends_on) checkDependencies(ctx, id, uniqueSorted(f.depends_on));
-  checkParent(ctx, id, f.parent);
+  if (f.depends_on) await checkDependencies(tx, id, uniqueSorted(f.depends_on));
+  await checkParent(tx, id, f.parent);
   // Issue 10: the claim covers what the task says. Held, with other paths: the claim moves with
   // them in this same step, or, when another lease holds any of them, nothing changes at all.
-  const moveClaim = holder !== undefined && paths !== undefined && JSON.stringify(paths) !== holder.paths;
+  const moveClaim = holder !== undefined && paths !== undefined && JSON.stringify(paths) !== JSON.stringify(holder.paths);
   if (moveClaim) {
-    const conflicts = findConflicts(ctx, { leaseId: holder.lease_id, paths, mode: holder.mode, task: null });
+    const conflicts = await findConflicts(tx, { leaseId: holder.lease_id, paths, mode: holder.mode, task: null });
     if (conflicts.length > 0) throw conflictError(conflicts, id);
   }
   const next: TaskRow = {
@@ -169,25 +181,25 @@ export function updateTask(ctx: DomainContext, lease: LeaseRow, id: string, f: T
     ...(f.title !== undefined ? { title: f.title } : {}),
     ...(f.description !== undefined ? { description: f.description } : {}),
     ...(f.priority !== undefined ? { priority: f.priority } : {}),
-    ...(f.labels ? { labels: JSON.stringify(uniqueSorted(f.labels)) } : {}),
-    ...(f.depends_on ? { depends_on: JSON.stringify(uniqueSorted(f.depends_on)) } : {}),
-    ...(paths ? { paths: JSON.stringify(paths) } : {}),
-    ...(f.gates ? { gates: JSON.stringify(uniqueSorted(f.gates)) } : {}),
-    ...(f.acceptance ? { acceptance: JSON.stringify(f.acceptance) } : {}),
+    ...(f.labels ? { labels: uniqueSorted(f.labels) } : {}),
+    ...(f.depends_on ? { depends_on: uniqueSorted(f.depends_on) } : {}),
+    ...(paths ? { paths } : {}),
+    ...(f.gates ? { gates: uniqueSorted(f.gates) } : {}),
+    ...(f.acceptance ? { acceptance: f.acceptance } : {}),
     ...(f.parent !== undefined ? { parent: f.parent } : {}),
-    updated_at: ctx.clock.now(),
+    updated_at: tx.now,
   };
-  ctx.store.tasks.update(next);
-  if (f.labels) ctx.store.tasks.setLabels(id, list(next.labels));
-  if (f.depends_on) ctx.store.tasks.setDeps(id, list(next.depends_on));
-  appendEvent(ctx, { type: 'task.updated', agent: lease.agent, subject: id, data: { task: taskData(next) } });
-  if (moveClaim) changeClaimPaths(ctx, holder, paths, `task ${id} paths changed`);
+  await tx.tasks.update(next);
+  await appendEvent(tx, { type: 'task.updated', agent: lease.agent, subject: id, data: { task: taskData(next) } });
+  if (moveClaim) await changeClaimPaths(tx, holder, paths, `task ${id} paths changed`);
   return next;
 }
 
 /** Dependencies not yet done, or [] when the task may start. */
-function unfinishedDeps(ctx: DomainContext, row: TaskRow): string[] {
-  return list(row.depends_on).filter((d) => ctx.store.tasks.byId(d)?.status !== 'done');
+async function unfinishedDeps(r: Reader, row: TaskRow): Promise<string[]> {
+  if (row.depends_on.length === 0) return [];
+  const deps = await r.tasks.byIds(row.depends_on);
+  return row.depends_on.filter((d) => deps.get(d)?.status !== 'done');
 }
 
 export interface ClaimedTask {
@@ -196,36 +208,42 @@ export interface ClaimedTask {
 }
 
 /** Claims one named task with its paths, atomically: all or nothing. */
-export function claimTask(ctx: DomainContext, lease: LeaseRow, id: string, ttlMs?: number): ClaimedTask {
-  const row = getTask(ctx, id);
+export async function claimTask(tx: Tx, lease: LeaseRow, id: string, ttlMs?: number): Promise<ClaimedTask> {
+  return claimTaskRow(tx, lease, await getTask(tx, id), ttlMs);
+}
+
+async function claimTaskRow(tx: Tx, lease: LeaseRow, row: TaskRow, ttlMs?: number): Promise<ClaimedTask> {
+  const id = row.id;
   if (row.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${id} is ${row.status}`, { from: row.status, to: 'claimed' });
-  const waiting = unfinishedDeps(ctx, row);
+  const waiting = await unfinishedDeps(tx, row);
   if (waiting.length > 0) {
     throw new DecapodError('INVALID_STATE', `task ${id} waits for ${waiting.join(', ')}`, { from: 'open', to: 'claimed', depends_on: waiting });
   }
-  const req = { paths: list(row.paths), mode: 'exclusive' as const, task: id };
-  const existing = sameClaim(ctx, lease, req);
+  const req = { paths: row.paths, mode: 'exclusive' as const, task: id };
+  const existing = await sameClaim(tx, lease, req);
   if (existing) {
-    noteReacquired(ctx, existing);
-    return { task: row, claim: toPublicClaim(ctx, existing) };
+    await noteReacquired(tx, existing);
+    return { task: row, claim: toPublicClaim(existing, tx.now) };
   }
-  const claim = grantClaim(ctx, lease, { ...req, ...(ttlMs !== undefined ? { ttl_ms: ttlMs } : {}), reason: `task ${id}` });
-  return { task: row, claim: toPublicClaim(ctx, claim) };
+  const claim = await grantClaim(tx, lease, { ...req, ...(ttlMs !== undefined ? { ttl_ms: ttlMs } : {}), reason: `task ${id}` });
+  return { task: row, claim: toPublicClaim(claim, tx.now) };
 }
 
 /**
  * task.claim without a task: the best ready task (priority, then age) whose paths are free too.
  * If none can be claimed, says why: nothing ready, or every ready task's paths are held.
  */
-export function claimNextTask(ctx: DomainContext, lease: LeaseRow, ttlMs?: number): ClaimedTask {
-  const now = ctx.clock.now();
+export async function claimNextTask(tx: Tx, lease: LeaseRow, ttlMs?: number): Promise<ClaimedTask> {
+  const now = tx.now;
   const skipped: { task: string; conflicts: Conflict[] }[] = [];
   let after: { priority: number; seq: number } | undefined;
   for (;;) {
-    const page = ctx.store.tasks.list({ ready: true, now, limit: 50, ...(after ? { after } : {}) });
-    for (const row of page) {
-      const conflicts = findConflicts(ctx, { leaseId: lease.lease_id, paths: list(row.paths), mode: 'exclusive', task: row.id });
-      if (conflicts.length === 0) return claimTask(ctx, lease, row.id, ttlMs);
+    const page = await tx.tasks.list({ ready: true, now, limit: 50, ...(after ? { after } : {}) });
+    // The whole page judged at once: one candidate lookup, not one per task.
+    const judged = await findConflictsMany(tx, page.map((row) => ({ leaseId: lease.lease_id, paths: row.paths, mode: 'exclusive' as const, task: row.id })));
+    for (const [i, row] of page.entries()) {
+      const conflicts = judged[i]!.map(({ fence: _f, ...c }) => c);
+      if (conflicts.length === 0) return claimTaskRow(tx, lease, row, ttlMs);
       if (skipped.length < 20) skipped.push({ task: row.id, conflicts });
     }
     if (page.length < 50) break;
@@ -240,7 +258,7 @@ export function claimNextTask(ctx: DomainContext, lease: LeaseRow, ttlMs?: numbe
       skipped,
     });
   }
-  const counts = ctx.store.tasks.countByStatus();
+  const counts = await tx.tasks.countByStatus();
   throw new DecapodError('NOT_FOUND', `no task is ready (${counts.open} open, none free with its dependencies done)`, {
     kind: 'task',
     id: null,
@@ -249,24 +267,24 @@ export function claimNextTask(ctx: DomainContext, lease: LeaseRow, ttlMs?: numbe
   });
 }
 
-export function cancelTask(ctx: DomainContext, lease: LeaseRow, id: string, reason: string): TaskRow {
-  const row = getTask(ctx, id);
-  const holder = requireMayChange(ctx, lease, row);
+export async function cancelTask(tx: Tx, lease: LeaseRow, id: string, reason: string): Promise<TaskRow> {
+  const row = await getTask(tx, id);
+  const holder = await requireMayChange(tx, lease, row);
   if (row.status !== 'open') throw new DecapodError('INVALID_STATE', `task ${id} is ${row.status}`, { from: row.status, to: 'cancelled' });
-  if (holder) endClaim(ctx, holder, 'released', 'task cancelled');
-  return setStatus(ctx, lease, row, 'cancelled', reason);
+  if (holder) await endClaim(tx, holder, 'released', 'task cancelled');
+  return setStatus(tx, lease, row, 'cancelled', reason);
 }
 
-export function reopenTask(ctx: DomainContext, lease: LeaseRow, id: string, reason: string): TaskRow {
-  const row = getTask(ctx, id);
+export async function reopenTask(tx: Tx, lease: LeaseRow, id: string, reason: string): Promise<TaskRow> {
+  const row = await getTask(tx, id);
   if (row.status === 'open') throw new DecapodError('INVALID_STATE', `task ${id} is already open`, { from: 'open', to: 'open' });
-  return setStatus(ctx, lease, row, 'open', reason);
+  return setStatus(tx, lease, row, 'open', reason);
 }
 
-function setStatus(ctx: DomainContext, lease: LeaseRow, row: TaskRow, status: TaskStatus, reason: string): TaskRow {
-  const next: TaskRow = { ...row, status, updated_at: ctx.clock.now(), completed_at: null, verified: null };
-  ctx.store.tasks.update(next);
-  appendEvent(ctx, {
+async function setStatus(tx: Tx, lease: LeaseRow, row: TaskRow, status: TaskStatus, reason: string): Promise<TaskRow> {
+  const next: TaskRow = { ...row, status, updated_at: tx.now, completed_at: null, verified: null };
+  await tx.tasks.update(next);
+  await appendEvent(tx, {
     type: status === 'open' ? 'task.reopened' : 'task.cancelled',
     agent: lease.agent,
     subject: row.id,

@@ -32,15 +32,15 @@ export function startAutoCheckpoints(ctx: MethodContext, every: number, onProble
     if (err instanceof DecapodError && err.errorName === 'INVALID_STATE' && (err.data.from === 'no-git-repository' || err.data.from === 'empty')) return;
     onProblem(err, when);
   };
-  const tick = () => {
+  const tick = async () => {
     if (inFlight) return;
     let head;
     try {
-      head = ctx.store.events.head();
+      head = await ctx.store.snapshot((r) => r.events.head());
     } catch {
       return; // closing
     }
-    if (!head || head.seq - lastSeq < every) return;
+    if (inFlight || head.seq - lastSeq < every) return;
     const seen = head.seq;
     inFlight = takeCheckpoint(ctx, { minNew: every, signal: aborts.signal })
       .then(
@@ -52,7 +52,7 @@ export function startAutoCheckpoints(ctx: MethodContext, every: number, onProble
       )
       .finally(() => (inFlight = undefined));
   };
-  const timer = every > 0 ? setInterval(tick, LOOK_EVERY_MS) : undefined;
+  const timer = every > 0 ? setInterval(() => void tick(), LOOK_EVERY_MS) : undefined;
   timer?.unref();
   const stop = () => {
     if (timer) clearInterval(timer);

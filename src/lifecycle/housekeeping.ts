@@ -1,8 +1,7 @@
-import type { DomainContext } from '../domain/context.js';
 import { expireDue } from '../domain/expiry.js';
 import { revokeOrphanedLeases } from '../domain/leases.js';
 import { DEFAULT_ROW_RETENTION_MS, pruneEnded } from '../domain/retention.js';
-import { frozenAt } from '../util/clock.js';
+import type { Store } from '../store/store.js';
 import { isProcessAlive } from '../util/process-alive.js';
 
 export const SWEEP_EVERY_MS = 1_000;
@@ -28,30 +27,36 @@ export const DEFAULT_RETENTION: Retention = {
  * rows past their retention. `onChange` runs when something ended (waiters retry then).
  */
 export function startHousekeeping(
-  outer: DomainContext,
+  outer: { store: Store; host: string },
   onChange: () => void,
   onError: (err: unknown) => void,
   retention: Retention = DEFAULT_RETENTION,
   everyMs = SWEEP_EVERY_MS,
 ): { stop(): void } {
-  let lastPrune = outer.clock.now();
+  const { store, host } = outer;
+  let lastPrune = store.clock.now();
+  let running = false;
+  const sweep = async () => {
+    const changed = await store.transaction(async (tx) => {
+      const expired = await expireDue(tx);
+      const orphaned = (await revokeOrphanedLeases(tx, host, isProcessAlive)).length > 0;
+      if (tx.now - lastPrune >= retention.pruneEveryMs) {
+        lastPrune = tx.now;
+        await tx.idempotency.prune(tx.now - retention.idempotencyMs);
+        await pruneEnded(tx, retention.rowsMs);
+      }
+      // Inside the transaction: waiters retry right after it, before any request not yet started.
+      if (expired || orphaned) onChange();
+      return expired || orphaned;
+    });
+    return changed;
+  };
   const timer = setInterval(() => {
-    try {
-      const changed = outer.store.transaction(() => {
-        const ctx = { ...outer, clock: frozenAt(outer.clock) };
-        const expired = expireDue(ctx);
-        const orphaned = revokeOrphanedLeases(ctx, isProcessAlive).length > 0;
-        if (ctx.clock.now() - lastPrune >= retention.pruneEveryMs) {
-          lastPrune = ctx.clock.now();
-          ctx.store.idempotency.prune(ctx.clock.now() - retention.idempotencyMs);
-          pruneEnded(ctx, retention.rowsMs);
-        }
-        return expired || orphaned;
-      });
-      if (changed) onChange();
-    } catch (err) {
-      onError(err);
-    }
+    if (running) return; // one sweep at a time: a slow one is not stacked on
+    running = true;
+    sweep()
+      .catch(onError)
+      .finally(() => (running = false));
   }, everyMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };

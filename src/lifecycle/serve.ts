@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -91,6 +92,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   try {
     store = openSqliteStore(paths.database, {
       durability: opts.durability,
+      clock,
       migrationsDir: `${packageRoot()}/migrations`,
       // A full disk is a fault worth one line each way (while it lasts, that line may be dropped).
       onWriteState: (s) =>
@@ -109,7 +111,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const gateConfig = new GateConfig(root, (problem) => app.log.warn({ problem }, 'gate config rejected; keeping the last good one'));
   const ctx: MethodContext = {
     store,
-    clock,
+    host: hostname(),
     root,
     gates: () => gateConfig.current(),
     scratchStore: () => openSqliteStore(':memory:', { migrationsDir: `${packageRoot()}/migrations` }),
@@ -152,7 +154,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
   } catch (err) {
-    store.close();
+    await store.close();
     logFile.close();
     await releaseLock();
     throw err;
@@ -174,7 +176,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   } catch (err) {
     // A full disk, say: nobody could find this server, so it must not go on holding the root.
     await app.close();
-    store.close();
+    await store.close();
     logFile.close();
     await releaseLock();
     throw err;
@@ -206,7 +208,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       // server waits for our lock, so this head is the last one.
       await checkpoints.final().catch(() => {});
       try {
-        store.close();
+        await store.close();
       } catch (err) {
         app.log.error({ err }, 'closing the database failed'); // the lock is released all the same
       }
@@ -226,7 +228,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     app.server.close();
     app.server.closeAllConnections();
     removeServerJsonIfOurs(paths, instanceId);
-    store.close();
+    void store.close().catch(() => {});
     logFile.close();
     releaseGuard(); // the folder is not ours any more; the next caller may start a server
     resolveStopped('lock-compromised');

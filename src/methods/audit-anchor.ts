@@ -2,8 +2,8 @@ import { checkpointMessage, contradictionOf, judgeCheckpoints, parseCheckpoint, 
 import { DecapodError } from '../errors.js';
 import { iso } from '../util/clock.js';
 import { appendCommit, auditRepo, AUDIT_REF, NoRepositoryError, readHistory, readTip } from '../workspace/audit-ref.js';
+import type { ChainHead, Reader } from '../store/store.js';
 import type { MethodContext } from './define.js';
-import { settled } from './dispatch.js';
 
 // docs/design.md §11: the audit log's anchor outside the database. Taking a checkpoint (audit.checkpoint,
 // and the server's automatic ones) and reading them back for audit.verify and audit.replay.
@@ -60,14 +60,17 @@ export function takeCheckpoint(ctx: MethodContext, opts: { minNew?: number; sign
           commit: tip.commit,
         });
       }
-      // Only what is committed: an open write group could still roll back. Read right after
-      // settling, with no await between, so no new group can have opened.
-      await settled(ctx);
+      // Only what is committed (a snapshot reads nothing an open write group could still roll back).
+      const seen = await ctx.store.snapshot(async (r): Promise<{ head: ChainHead; problem?: string | undefined; onlyCheckpoints?: boolean }> => {
+        const head = await r.events.head();
+        if (head.seq === 0 || !tip || !previous) return { head };
+        return { head, problem: await contradictionOf(r, previous), onlyCheckpoints: await onlyCheckpointsSince(r, previous.seq, head.seq) };
+      });
       opts.signal?.throwIfAborted();
-      const head = ctx.store.events.head();
-      if (!head) throw new DecapodError('INVALID_STATE', 'cannot checkpoint: the audit log is empty', { from: 'empty', to: 'checkpointed' });
+      const { head } = seen;
+      if (head.seq === 0) throw new DecapodError('INVALID_STATE', 'cannot checkpoint: the audit log is empty', { from: 'empty', to: 'checkpointed' });
       if (tip && previous) {
-        const problem = contradictionOf(ctx.store, previous);
+        const problem = seen.problem;
         if (problem) {
           throw new DecapodError('INVALID_STATE', `cannot checkpoint: the log contradicts the checkpoint ${tip.commit} (seq ${previous.seq}) on ${AUDIT_REF}: ${problem}`, {
             from: 'contradicted',
@@ -76,9 +79,9 @@ export function takeCheckpoint(ctx: MethodContext, opts: { minNew?: number; sign
           });
         }
         const unchanged = { ref: AUDIT_REF, commit: tip.commit, seq: previous.seq, hash: previous.hash, written: false };
-        if (head.seq - previous.seq < minNew || onlyCheckpointsSince(ctx, previous.seq, head.seq)) return unchanged;
+        if (head.seq - previous.seq < minNew || seen.onlyCheckpoints) return unchanged;
       }
-      const message = checkpointMessage({ seq: head.seq, hash: head.hash, at: iso(ctx.clock.now()) });
+      const message = checkpointMessage({ seq: head.seq, hash: head.hash, at: iso(ctx.store.clock.now()) });
       const commit = await appendCommit(repo, message, tip?.commit ?? null, opts.signal);
       if (commit) return { ref: AUDIT_REF, commit, seq: head.seq, hash: head.hash, written: true };
       // Someone else moved the ref meanwhile: judge again against what it says now.
@@ -88,9 +91,9 @@ export function takeCheckpoint(ctx: MethodContext, opts: { minNew?: number; sign
 }
 
 /** True when every event after `since` (up to `head`, a bounded number of them) is a checkpoint's own. */
-function onlyCheckpointsSince(ctx: MethodContext, since: number, head: number): boolean {
+async function onlyCheckpointsSince(r: Reader, since: number, head: number): Promise<boolean> {
   if (head - since > CHECKPOINT_ONLY_SCAN) return false;
-  return ctx.store.events.list({ since, limit: CHECKPOINT_ONLY_SCAN }).every((e) => e.type === CHECKPOINTED);
+  return (await r.events.list({ since, limit: CHECKPOINT_ONLY_SCAN })).every((e) => e.type === CHECKPOINTED);
 }
 
 /** The ref's history as read from git, read before the query's snapshot; judged inside it. */
@@ -108,13 +111,13 @@ export async function readCheckpoints(ctx: MethodContext): Promise<CheckpointHis
   }
 }
 
-export function checkpointStatus(ctx: MethodContext, read: CheckpointHistory): CheckpointStatus {
+export async function checkpointStatus(r: Reader, read: CheckpointHistory): Promise<CheckpointStatus> {
   switch (read.kind) {
     case 'none':
       return { ref: AUDIT_REF, ok: true, checked: 0, note: read.note };
     case 'unreadable':
       return { ref: AUDIT_REF, ok: false, checked: 0, problem: read.problem };
     case 'history':
-      return judgeCheckpoints(ctx.store, AUDIT_REF, read.commits);
+      return judgeCheckpoints(r, AUDIT_REF, read.commits);
   }
 }

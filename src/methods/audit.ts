@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
-import { appendEvent, contradictedReceipts, describeContradiction, toPublicEvent, verifyChain } from '../domain/audit-chain.js';
-import { firstDifference, replayInto, stateDigest } from '../domain/replay.js';
+import { appendEvent, contradictedReceipts, describeContradiction, toPublicEvent, verifyChain, type ChainReport } from '../domain/audit-chain.js';
+import type { CheckpointStatus } from '../domain/audit-checkpoint.js';
+import type { StateDump } from '../store/store.js';
+import { firstDifference, replayLog, stateDigest } from '../domain/replay.js';
 import { checkpointStatus, CHECKPOINTED, readCheckpoints, takeCheckpoint, type CheckpointHistory, type TakenCheckpoint } from './audit-anchor.js';
 import { defineMethod } from './define.js';
 import { Event } from './schemas.js';
@@ -57,9 +59,9 @@ export const auditMethods = [
       next: Type.Union([Type.Integer(), Type.Null()], { description: 'pass as `since` for the next page; null at the end' }),
     },
     examples: [{ name: 'first page', params: { since: 0, limit: 50 } }],
-    handler: (ctx, p) => {
+    handler: async ({ read }, p) => {
       const limit = p.limit ?? 100;
-      const rows = ctx.store.events.list({ since: p.since, limit: limit + 1, subject: p.task, agent: p.agent });
+      const rows = await read.events.list({ since: p.since, limit: limit + 1, subject: p.task, agent: p.agent });
       const page = rows.slice(0, limit);
       return {
         events: page.map(toPublicEvent),
@@ -97,10 +99,10 @@ export const auditMethods = [
       { name: 'hold the log to kept receipts', params: { receipts: [{ seq: 12, hash: '9f2c41d0a7be3e55c8a1f06b2d94e7c3a5b8d1f0e6c2a4b7d9e1f3a5c7b9d0e2' }] } },
     ],
     prepare: (ctx) => readCheckpoints(ctx),
-    handler: (ctx, p, prepared) => {
-      const chain = verifyChain(ctx.store);
-      const checkpoint = checkpointStatus(ctx, prepared as CheckpointHistory);
-      const contradicted = p.receipts ? contradictedReceipts(ctx.store, p.receipts) : [];
+    handler: async ({ read }, p, prepared) => {
+      const chain = await verifyChain(read);
+      const checkpoint = await checkpointStatus(read, prepared as CheckpointHistory);
+      const contradicted = p.receipts ? await contradictedReceipts(read, p.receipts) : [];
       const problem =
         chain.problem ??
         checkpoint.problem ??
@@ -141,35 +143,42 @@ export const auditMethods = [
       ),
     },
     examples: [{ name: 'replay', params: {} }],
-    prepare: (ctx) => readCheckpoints(ctx),
-    handler: (ctx, _p, prepared) => {
-      const hashes = verifyChain(ctx.store);
-      const checkpoint = checkpointStatus(ctx, prepared as CheckpointHistory);
-      const chain = { ...hashes, ok: hashes.ok && checkpoint.ok, problem: hashes.problem ?? checkpoint.problem };
+    // The live state and the chain are read in one snapshot; the log up to that head is then
+    // replayed page by page into a scratch store (events never change once written, so replaying
+    // them later rebuilds the state of that same instant) without holding the store meanwhile.
+    prepare: async (ctx) => {
+      const history = await readCheckpoints(ctx);
+      const seen = await ctx.store.snapshot(async (r) => ({
+        hashes: await verifyChain(r),
+        checkpoint: await checkpointStatus(r, history),
+        live: await r.dump(),
+        head: (await r.events.head()).seq,
+      }));
       const scratch = ctx.scratchStore();
       try {
-        const live = ctx.store.dump();
-        const events = replayInto(scratch, ctx.store.events.all());
-        const rebuilt = scratch.dump();
-        const diff = firstDifference(live, rebuilt);
-        const live_digest = stateDigest(live);
-        const replay_digest = stateDigest(rebuilt);
-        return {
-          ok: chain.ok && diff === undefined,
-          events,
-          live_digest,
-          replay_digest,
-          ...(diff ? { first_difference: diff } : {}),
-          chain: {
-            ok: chain.ok,
-            ...(chain.first_bad_seq !== undefined ? { first_bad_seq: chain.first_bad_seq } : {}),
-            ...(chain.problem !== undefined ? { problem: chain.problem } : {}),
-            checkpoint,
-          },
-        };
+        const events = await replayLog(ctx.store, scratch, seen.head);
+        return { ...seen, events, rebuilt: await scratch.snapshot((r) => r.dump()) };
       } finally {
-        scratch.close();
+        await scratch.close();
       }
+    },
+    handler: (_ctx, _p, prepared) => {
+      const { hashes, checkpoint, live, events, rebuilt } = prepared as { hashes: ChainReport; checkpoint: CheckpointStatus; live: StateDump; events: number; rebuilt: StateDump };
+      const chain = { ...hashes, ok: hashes.ok && checkpoint.ok, problem: hashes.problem ?? checkpoint.problem };
+      const diff = firstDifference(live, rebuilt);
+      return {
+        ok: chain.ok && diff === undefined,
+        events,
+        live_digest: stateDigest(live),
+        replay_digest: stateDigest(rebuilt),
+        ...(diff ? { first_difference: diff } : {}),
+        chain: {
+          ok: chain.ok,
+          ...(chain.first_bad_seq !== undefined ? { first_bad_seq: chain.first_bad_seq } : {}),
+          ...(chain.problem !== undefined ? { problem: chain.problem } : {}),
+          checkpoint,
+        },
+      };
     },
   }),
   defineMethod({
@@ -194,9 +203,9 @@ export const auditMethods = [
     examples: [{ name: 'checkpoint', params: {} }],
     // The git work, outside the transaction; the event records what it wrote.
     prepare: (ctx) => takeCheckpoint(ctx),
-    handler: (ctx, _p, prepared) => {
+    handler: async ({ tx }, _p, prepared) => {
       const checkpoint = prepared as TakenCheckpoint;
-      appendEvent(ctx, { type: CHECKPOINTED, agent: null, subject: null, data: { ...checkpoint } });
+      await appendEvent(tx, { type: CHECKPOINTED, agent: null, subject: null, data: { ...checkpoint } });
       return { checkpoint };
     },
   }),

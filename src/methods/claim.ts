@@ -3,7 +3,7 @@ import { normalizeClaimPath, normalizeClaimPaths } from '../domain/claim-paths.j
 import {
   currentFence,
   endClaim,
-  findConflicts,
+  findConflictsMany,
   grantClaim,
   heldClaim,
   noteReacquired,
@@ -40,17 +40,17 @@ export const claimMethods = [
     errors: ['LEASE_INVALID', 'CONFLICT', 'INVALID_PARAMS'],
     examples: [{ name: 'claim a folder', params: { lease: 'dcl_…', paths: ['src/parser'], mode: 'exclusive', reason: 'refactor' } }],
     waitMs: (p) => p.wait_ms,
-    handler: (ctx, p) => {
-      const lease = useLease(ctx, p.lease);
+    handler: async ({ tx }, p) => {
+      const lease = await useLease(tx, p.lease);
       const req = { paths: normalizeClaimPaths(p.paths), mode: p.mode ?? 'exclusive', task: null };
       // Re-acquiring what this lease already holds returns that claim and its fence.
-      const existing = sameClaim(ctx, lease, req);
+      const existing = await sameClaim(tx, lease, req);
       if (existing) {
-        noteReacquired(ctx, existing);
-        return { claim: toPublicClaim(ctx, existing) };
+        await noteReacquired(tx, existing);
+        return { claim: toPublicClaim(existing, tx.now) };
       }
-      const claim = grantClaim(ctx, lease, { ...req, ...(p.ttl_ms !== undefined ? { ttl_ms: p.ttl_ms } : {}), ...(p.reason ? { reason: p.reason } : {}) });
-      return { claim: toPublicClaim(ctx, claim) };
+      const claim = await grantClaim(tx, lease, { ...req, ...(p.ttl_ms !== undefined ? { ttl_ms: p.ttl_ms } : {}), ...(p.reason ? { reason: p.reason } : {}) });
+      return { claim: toPublicClaim(claim, tx.now) };
     },
   }),
   defineMethod({
@@ -62,12 +62,12 @@ export const claimMethods = [
     result: { claim: Claim },
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT'],
     examples: [{ name: 'renew', params: { lease: 'dcl_…', claim: 'C7' } }],
-    handler: (ctx, p) => {
-      const lease = useLease(ctx, p.lease);
-      const claim = heldClaim(ctx, lease, p.claim, p.fence);
-      const now = ctx.clock.now();
-      ctx.store.claims.renew(claim.id, now, claim.ttl_ms === null ? null : now + claim.ttl_ms);
-      return { claim: toPublicClaim(ctx, ctx.store.claims.byId(claim.id)!) };
+    handler: async ({ tx }, p) => {
+      const lease = await useLease(tx, p.lease);
+      const claim = await heldClaim(tx, lease, p.claim, p.fence);
+      const now = tx.now;
+      await tx.claims.renew(claim.id, now, claim.ttl_ms === null ? null : now + claim.ttl_ms);
+      return { claim: toPublicClaim((await tx.claims.byId(claim.id))!, now) };
     },
   }),
   defineMethod({
@@ -78,11 +78,10 @@ export const claimMethods = [
     result: { claim: Claim },
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT'],
     examples: [{ name: 'release', params: { lease: 'dcl_…', claim: 'C7', fence: 7 } }],
-    handler: (ctx, p) => {
-      const lease = useLease(ctx, p.lease);
-      const claim = heldClaim(ctx, lease, p.claim, p.fence);
-      endClaim(ctx, claim, 'released', 'released by its holder');
-      return { claim: toPublicClaim(ctx, ctx.store.claims.byId(claim.id)!) };
+    handler: async ({ tx }, p) => {
+      const lease = await useLease(tx, p.lease);
+      const claim = await heldClaim(tx, lease, p.claim, p.fence);
+      return { claim: toPublicClaim(await endClaim(tx, claim, 'released', 'released by its holder'), tx.now) };
     },
   }),
   defineMethod({
@@ -92,11 +91,11 @@ export const claimMethods = [
     params: { agent: Type.Optional(Agent), task: Type.Optional(TaskId), path: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },
     result: { claims: Type.Array(Claim) },
     examples: [{ name: 'who holds src/', params: { path: 'src' } }],
-    handler: (ctx, p) => {
+    handler: async ({ read }, p) => {
       const pattern = p.path === undefined ? undefined : normalizeClaimPath(p.path, 'path');
-      const live = ctx.store.claims.live({ now: ctx.clock.now(), ...(p.agent ? { agent: p.agent } : {}), ...(p.task ? { task: p.task } : {}) });
-      const touching = pattern === undefined ? live : live.filter((c) => (JSON.parse(c.paths) as string[]).some((held) => patternsOverlap(pattern, held)));
-      return { claims: touching.map((c) => toPublicClaim(ctx, c)) };
+      const live = await read.claims.live({ now: read.now, ...(p.agent ? { agent: p.agent } : {}), ...(p.task ? { task: p.task } : {}) });
+      const touching = pattern === undefined ? live : live.filter((c) => c.paths.some((held) => patternsOverlap(pattern, held)));
+      return { claims: touching.map((c) => toPublicClaim(c, read.now)) };
     },
   }),
   defineMethod({
@@ -109,14 +108,16 @@ export const claimMethods = [
     },
     errors: ['LEASE_INVALID'],
     examples: [{ name: 'check staged files', params: { paths: ['src/a.ts', 'README.md'] } }],
-    handler: (ctx, p) => {
+    handler: async ({ read }, p) => {
       // A query: the lease only says whose claims count as one's own; it is not renewed here.
-      const leaseId = p.lease === undefined ? '' : peekLease(ctx, p.lease).lease_id;
-      // One answer per requested path, in request order (a hook pairs them with its files).
+      const leaseId = p.lease === undefined ? '' : (await peekLease(read, p.lease)).lease_id;
+      // One answer per requested path, in request order (a hook pairs them with its files); one
+      // lookup for all of them.
       const paths = p.paths.map((path, i) => normalizeClaimPath(path, `paths.${i}`));
+      const judged = await findConflictsMany(read, paths.map((path) => ({ leaseId, paths: [path], mode: 'exclusive' as const, task: null })));
       return {
-        paths: paths.map((path) => {
-          const holders = findConflicts(ctx, { leaseId, paths: [path], mode: 'exclusive', task: null }).map(({ resource: _r, ...h }) => h);
+        paths: paths.map((path, i) => {
+          const holders = judged[i]!.map(({ resource: _r, fence: _f, ...h }) => h);
           return { path, free: holders.length === 0, holders };
         }),
       };
@@ -134,13 +135,13 @@ export const claimMethods = [
     },
     errors: ['NOT_FOUND'],
     examples: [{ name: 'validate', params: { claim: 'C7', fence: 7 } }],
-    handler: (ctx, p) => {
-      const claim = ctx.store.claims.byId(p.claim);
+    handler: async ({ read }, p) => {
+      const claim = await read.claims.byId(p.claim);
       if (!claim) throw new DecapodError('NOT_FOUND', `no claim ${p.claim}`, { kind: 'claim', id: p.claim });
-      const state = toPublicClaim(ctx, claim).state;
+      const state = toPublicClaim(claim, read.now).state;
       if (state === 'active' && claim.fence === p.fence) return { valid: true };
       const reason = state !== 'active' ? state : 'stale fence';
-      return { valid: false, reason, current_fence: state === 'active' ? claim.fence : currentFence(ctx, claim) };
+      return { valid: false, reason, current_fence: state === 'active' ? claim.fence : await currentFence(read, claim) };
     },
   }),
 ];

@@ -1,9 +1,8 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { ErrorName } from '../errors.js';
-import type { DomainContext } from '../domain/context.js';
 import type { WaitQueue } from './wait-queue.js';
 import type { GateSnapshot } from '../workspace/gate-config.js';
-import type { Store } from '../store/store.js';
+import type { Reader, Store, Tx } from '../store/store.js';
 
 /** What the running server lets methods see of it; absent pieces are filled by tests. */
 export interface ServerControl {
@@ -21,7 +20,12 @@ export interface ServerControl {
   readonly shuttingDown: boolean;
 }
 
-export interface MethodContext extends DomainContext {
+/** What every method may use, outside any transaction. Nothing about HTTP. */
+export interface MethodContext {
+  /** the project's store: `prepare` reads it in snapshots of its own; handlers get theirs */
+  store: Store;
+  /** this machine's name: leases with a pid are judged only by servers on their host */
+  host: string;
   server: ServerControl;
   /** the project root (gates run there; digests cover it) */
   root: string;
@@ -33,6 +37,16 @@ export interface MethodContext extends DomainContext {
   waits: WaitQueue;
   /** logs an unexpected fault with its cause; never shown to the caller */
   logError(err: unknown, method: string): void;
+}
+
+/** A query's handler runs in one consistent snapshot: `read`. */
+export interface QueryContext extends MethodContext {
+  read: Reader;
+}
+
+/** A mutation's handler runs in its one transaction: `tx` (docs/architecture.md). */
+export interface MutationContext extends MethodContext {
+  tx: Tx;
 }
 
 export type Kind = 'query' | 'mutation';
@@ -65,13 +79,14 @@ export interface MethodDef<P extends TObject = TObject, R extends TObject = TObj
    * git): it runs before the query's read snapshot.
    */
   prepare?: (ctx: MethodContext, params: Static<P>) => Promise<unknown>;
-  handler(ctx: MethodContext, params: Static<P>, prepared?: unknown): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;
+  /** Given a QueryContext for a query, a MutationContext for a mutation. */
+  handler(ctx: QueryContext | MutationContext, params: Static<P>, prepared?: unknown): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;
   /** For mutations that may wait: how long (ms) to keep retrying on CONFLICT, in arrival order. */
   waitMs?: (params: Static<P>) => number | undefined;
   /** For results that carry a secret: what the idempotency record keeps, and how a replay restores it. */
   secrets?: {
     strip(result: Record<string, unknown>): Record<string, unknown>;
-    restore(ctx: MethodContext, params: Static<P>, stored: Record<string, unknown>): Record<string, unknown>;
+    restore(ctx: MutationContext, params: Static<P>, stored: Record<string, unknown>): Promise<Record<string, unknown>>;
   };
 }
 
@@ -93,9 +108,8 @@ const IdempotencyKey = Type.String({
   description: 'a repeat with the same key returns the first result and writes nothing',
 });
 
-interface Spec<P extends TProperties, R extends TProperties> {
+interface SpecBase<P extends TProperties, R extends TProperties> {
   name: string;
-  kind: Kind;
   audited?: boolean;
   summary: string;
   params: P;
@@ -105,12 +119,16 @@ interface Spec<P extends TProperties, R extends TProperties> {
   secrets?: MethodDef['secrets'];
   waitMs?: (params: Static<TObject<P>>) => number | undefined;
   prepare?: (ctx: MethodContext, params: Static<TObject<P>>) => Promise<unknown>;
-  handler: (
-    ctx: MethodContext,
-    params: Static<TObject<P>>,
-    prepared?: unknown,
-  ) => Static<TObject<R>> | Promise<Static<TObject<R>>>;
 }
+
+type Handler<C, P extends TProperties, R extends TProperties> = (
+  ctx: C,
+  params: Static<TObject<P>>,
+  prepared?: unknown,
+) => Static<TObject<R>> | Promise<Static<TObject<R>>>;
+
+type Spec<P extends TProperties, R extends TProperties> = SpecBase<P, R> &
+  ({ kind: 'query'; handler: Handler<QueryContext, P, R> } | { kind: 'mutation'; handler: Handler<MutationContext, P, R> });
 
 /** Builds a MethodDef; audited mutations get `idempotency_key` in and `receipt` out. */
 export function defineMethod<P extends TProperties, R extends TProperties>(spec: Spec<P, R>): MethodDef {

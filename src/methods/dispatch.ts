@@ -1,10 +1,9 @@
 import { DecapodError, invalidParams, toRpcError } from '../errors.js';
 import { expireDue } from '../domain/expiry.js';
-import { frozenAt, iso } from '../util/clock.js';
+import { iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
-import type { GroupCommit } from '../store/sqlite/sqlite-store.js';
-import { StoreUnavailableError } from '../store/store.js';
-import type { MethodContext, MethodDef } from './define.js';
+import { StoreUnavailableError, type Reader } from '../store/store.js';
+import type { MethodContext, MethodDef, MutationContext } from './define.js';
 import { checkParamsShape, compileParams } from './validate.js';
 
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: DecapodError };
@@ -28,23 +27,13 @@ const idempotencyKeyHash = (params: Record<string, unknown>): string | undefined
 const callHash = (params: Record<string, unknown>): string =>
   hashCanonical({ params: withoutSecrets(params), caller: typeof params.lease === 'string' ? sha256Hex(params.lease) : null });
 
-/** The store's group commit, when it offers one (the SQLite store does). */
-const groupOf = (store: unknown): GroupCommit | undefined =>
-  typeof (store as Partial<GroupCommit>).grouped === 'function' ? (store as GroupCommit) : undefined;
+const isConflict = (err: unknown): err is DecapodError => err instanceof DecapodError && err.errorName === 'CONFLICT';
 
 /**
- * Resolves once no write group is open: a query then reads only committed state, and an error
- * found against a group's state is answered only once that state is durable.
- */
-export async function settled(ctx: MethodContext): Promise<void> {
-  const group = groupOf(ctx.store);
-  for (let pending = group?.pendingCommit(); pending; pending = group!.pendingCommit()) await pending.catch(() => {});
-}
-
-/**
- * One dispatcher behind every surface (POST /rpc, POST /rpc/<method>, tests). It validates params
- * before any handler runs, and gives every mutation what no handler repeats: one write transaction,
- * the expiry judged now, the idempotency record and the receipt.
+ * One dispatcher behind every surface (POST /rpc, POST /rpc/<method>, MCP, tests). It validates
+ * params before any handler runs; a query runs in one snapshot, and a mutation gets what no
+ * handler repeats: one transaction, the expiry judged at its instant, the idempotency record and
+ * the receipt (docs/architecture.md).
  */
 export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatch {
   // Compiled on first use, not at start: compiling all of them cost a cold start ~50 ms.
@@ -70,133 +59,122 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
       validatorOf(method)(params);
       const p = params as Record<string, unknown>;
       if (method.kind === 'query') {
-        // A query's slow part (audit.verify reading git) comes first; the snapshot stays synchronous.
+        // A query's slow part (audit.verify reading git) comes first, outside the snapshot.
         const prepared = method.prepare ? await method.prepare(ctx, p) : undefined;
-        const group = groupOf(ctx.store);
-        if (!group) return { ok: true, result: await method.handler(ctx, p, prepared) };
-        if (group.pendingCommit()) await settled(ctx);
-        return { ok: true, result: await group.snapshot(() => method.handler(ctx, p, prepared)) };
+        return { ok: true, result: await ctx.store.snapshot(async (read) => method.handler({ ...ctx, read }, p, prepared)) };
       }
       let prepared: unknown;
       if (method.prepare) {
         // A repeat of a finished call is answered from its record, without redoing the slow part.
-        const prior = replayOf(ctx, method, p);
-        if (prior !== undefined) return { ok: true, result: prior };
+        if (!method.secrets) {
+          const prior = await ctx.store.snapshot((read) => recorded(read, method, p));
+          if (prior !== undefined) return { ok: true, result: JSON.parse(prior) };
+        }
         prepared = await method.prepare(ctx, p);
       }
-      try {
-        const { value, committed } = runMutation(ctx, method, p, prepared);
-        ctx.waits.notify();
-        // Answered only once durable: with group commit, when the group this call joined commits.
-        if (committed) await committed;
-        return { ok: true, result: value };
-      } catch (err) {
-        const waitMs = method.waitMs?.(p) ?? 0;
-        if (!(err instanceof DecapodError && err.errorName === 'CONFLICT' && waitMs > 0)) throw err;
-        return await waitForTurn(ctx, method, p, waitMs, err);
-      }
+      const waitMs = method.waitMs?.(p) ?? 0;
+      if (waitMs === 0) return { ok: true, result: await runMutation(ctx, method, p, prepared) };
+      return await mutationThatWaits(ctx, method, p, waitMs);
     } catch (err) {
       const out = asDecapodError(err);
       if (out.errorName === 'INTERNAL_ERROR') ctx.logError(err, name);
-      if (groupOf(ctx.store)?.pendingCommit()) await settled(ctx);
       return { ok: false, error: out };
     }
   };
 }
 
-/** The recorded result of an earlier call with this idempotency key, if any (refusing a reuse). */
-function replayOf(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>): unknown {
+/** The recorded answer (JSON) of an earlier call with this idempotency key, if any (refusing a reuse). */
+async function recorded(r: Reader, method: MethodDef, params: Record<string, unknown>): Promise<string | undefined> {
   const keyHash = idempotencyKeyHash(params);
   if (keyHash === undefined) return undefined;
-  const prior = ctx.store.idempotency.get(keyHash);
+  const prior = await r.idempotency.get(keyHash);
   if (!prior) return undefined;
   if (prior.method !== method.name || prior.params_hash !== callHash(params)) {
     throw invalidParams('idempotency_key', `was already used for a different ${prior.method} call`);
   }
-  const stored = JSON.parse(prior.response) as Record<string, unknown>;
-  return method.secrets ? method.secrets.restore(ctx, params, stored) : stored;
+  return prior.response;
+}
+
+interface RunOptions {
+  /** the wait queue's retries run before requests that have not started */
+  ahead?: boolean;
+  /** tell waiters the state changed (not for the waiters' own retries: a grant only takes) */
+  notify?: boolean;
+  /** told of a CONFLICT while the transaction still runs (so a waiter misses no change after it) */
+  onConflict?: (err: DecapodError) => void;
+}
+
+/** Runs one mutation as one transaction of the store; resolves once it is durable. */
+function runMutation(outer: MethodContext, method: MethodDef, params: Record<string, unknown>, prepared: unknown, opts: RunOptions = {}): Promise<unknown> {
+  const keyHash = idempotencyKeyHash(params);
+  return outer.store.transaction(
+    async (tx) => {
+      try {
+        const ctx: MutationContext = { ...outer, tx };
+        await expireDue(tx);
+        const prior = await recorded(tx, method, params);
+        if (prior !== undefined) {
+          const stored = JSON.parse(prior) as Record<string, unknown>;
+          return method.secrets ? await method.secrets.restore(ctx, params, stored) : stored;
+        }
+        const before = tx.head().seq;
+        const out = await method.handler(ctx, params, prepared);
+        let result: Record<string, unknown> = out;
+        if (method.audited) {
+          const head = tx.head();
+          if (head.seq === before) throw new Error(`mutation ${method.name} wrote no audit event`);
+          const receipt = {
+            seq: head.seq,
+            hash: head.hash,
+            op: method.name,
+            at: iso(tx.now),
+            inputs_hash: hashCanonical(withoutSecrets(params)),
+            outputs_hash: hashCanonical(out),
+          };
+          result = { ...out, receipt };
+        }
+        if (keyHash !== undefined) {
+          await tx.idempotency.put({
+            key_hash: keyHash,
+            method: method.name,
+            params_hash: callHash(params),
+            response: JSON.stringify(method.secrets ? method.secrets.strip(result) : result),
+            created_at: tx.now,
+          });
+        }
+        if (opts.notify !== false) outer.waits.notify();
+        return result;
+      } catch (err) {
+        if (opts.onConflict && isConflict(err)) opts.onConflict(err);
+        throw err;
+      }
+    },
+    { ahead: opts.ahead === true },
+  );
 }
 
 /**
- * Runs one mutation atomically: as one step of the store's open commit group when it offers group
- * commit (`committed` then says when it is durable), else as its own transaction.
+ * A mutation that may wait (wait_ms): on CONFLICT it is enlisted in the wait queue before its
+ * transaction ends, then retried whenever state changes, in arrival order, until it wins or times out.
  */
-function runMutation(
-  outer: MethodContext,
-  method: MethodDef,
-  params: Record<string, unknown>,
-  prepared?: unknown,
-): { value: unknown; committed?: Promise<void> } {
-  const keyHash = idempotencyKeyHash(params);
-  const body = () => {
-    const ctx: MethodContext = { ...outer, clock: frozenAt(outer.clock) };
-    expireDue(ctx);
-    const inputsHash = hashCanonical(withoutSecrets(params));
-    const prior = replayOf(ctx, method, params);
-    if (prior !== undefined) return prior;
-    const before = ctx.store.events.head()?.seq ?? 0;
-    const out = method.handler(ctx, params, prepared);
-    if (out instanceof Promise) throw new Error(`mutation ${method.name} must be synchronous`);
-    let result: Record<string, unknown> = out;
-    if (method.audited) {
-      const head = ctx.store.events.head();
-      if (!head || head.seq === before) throw new Error(`mutation ${method.name} wrote no audit event`);
-      const receipt = {
-        seq: head.seq,
-        hash: head.hash,
-        op: method.name,
-        at: iso(ctx.clock.now()),
-        inputs_hash: inputsHash,
-        outputs_hash: hashCanonical(out),
-      };
-      result = { ...out, receipt };
-    }
-    if (keyHash !== undefined) {
-      ctx.store.idempotency.put({
-        key_hash: keyHash,
-        method: method.name,
-        params_hash: callHash(params),
-        response: JSON.stringify(method.secrets ? method.secrets.strip(result) : result),
-        created_at: ctx.clock.now(),
-      });
-    }
-    return result;
-  };
-  const group = groupOf(outer.store);
-  return group ? group.grouped(body) : { value: outer.store.transaction(body) };
-}
-
-/** Retries a conflicting mutation whenever state changes, in arrival order, until it wins or times out. */
-function waitForTurn(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>, waitMs: number, first: DecapodError): Promise<Outcome> {
-  return new Promise((resolve) => {
-    let last = first;
-    // Granted (or failed for good) now; answered once what it saw and wrote is committed.
-    const finishWhenDurable = (outcome: Outcome, committed?: Promise<void>) => {
-      clearTimeout(timer);
-      remove();
-      const pending = committed ?? groupOf(ctx.store)?.pendingCommit();
-      if (!pending) return resolve(outcome);
-      pending.then(
-        () => resolve(outcome),
-        (err: unknown) => resolve(outcome.ok ? { ok: false, error: asDecapodError(err) } : outcome),
-      );
+async function mutationThatWaits(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>, waitMs: number): Promise<Outcome> {
+  let waiting: ReturnType<typeof ctx.waits.wait> | undefined;
+  try {
+    return {
+      ok: true,
+      result: await runMutation(ctx, method, params, undefined, {
+        onConflict: (first) => {
+          waiting ??= ctx.waits.wait(() => runMutation(ctx, method, params, undefined, { ahead: true, notify: false }), isConflict, first, waitMs);
+        },
+      }),
     };
-    const remove = ctx.waits.add(() => {
-      try {
-        const { value, committed } = runMutation(ctx, method, params);
-        finishWhenDurable({ ok: true, result: value }, committed);
-        return true;
-      } catch (err) {
-        if (err instanceof DecapodError && err.errorName === 'CONFLICT') {
-          last = err;
-          return false;
-        }
-        finishWhenDurable({ ok: false, error: asDecapodError(err) });
-        return true;
-      }
-    });
-    const timer = setTimeout(() => finishWhenDurable({ ok: false, error: withWaited(last, waitMs) }), waitMs);
-  });
+  } catch (err) {
+    if (!waiting || !isConflict(err)) throw err;
+  }
+  const r = await waiting;
+  if (r.kind === 'done') return { ok: true, result: r.value };
+  if (r.kind === 'failed') return { ok: false, error: asDecapodError(r.error) };
+  return { ok: false, error: withWaited(r.last as DecapodError, waitMs) };
 }
 
 function withWaited(err: DecapodError, waitMs: number): DecapodError {

@@ -27,12 +27,12 @@ export const leaseMethods = [
     // The idempotency record keeps no secret; a replay derives the same one from the key.
     secrets: {
       strip: ({ lease: _secret, ...rest }) => rest,
-      restore: (ctx, p, stored) => ({
-        lease: derivedSecret(ctx, String(p.idempotency_key), String(stored.lease_id)),
+      restore: async ({ tx }, p, stored) => ({
+        lease: await derivedSecret(tx, String(p.idempotency_key), String(stored.lease_id)),
         ...stored,
       }),
     },
-    handler: (ctx, p) => grantLease(ctx, p),
+    handler: ({ tx, host }, p) => grantLease(tx, p, host),
   }),
   defineMethod({
     name: 'lease.renew',
@@ -43,7 +43,7 @@ export const leaseMethods = [
     result: { lease_id: Type.String(), ttl_remaining_ms: Type.Integer(), expires_at: IsoTime },
     errors: ['LEASE_INVALID'],
     examples: [{ name: 'renew', params: { lease: 'dcl_…' } }],
-    handler: (ctx, p) => renewLease(ctx, p.lease),
+    handler: ({ tx }, p) => renewLease(tx, p.lease),
   }),
   defineMethod({
     name: 'lease.revoke',
@@ -53,7 +53,7 @@ export const leaseMethods = [
     result: { released: Type.Array(Type.String(), { description: 'claim ids released' }) },
     errors: ['LEASE_INVALID'],
     examples: [{ name: 'revoke', params: { lease: 'dcl_…' } }],
-    handler: (ctx, p) => revokeLease(ctx, p.lease),
+    handler: ({ tx }, p) => revokeLease(tx, p.lease),
   }),
   defineMethod({
     name: 'lease.list',
@@ -62,6 +62,6 @@ export const leaseMethods = [
     params: {},
     result: { leases: Type.Array(PublicLease) },
     examples: [{ name: 'list', params: {} }],
-    handler: (ctx) => ({ leases: listLeases(ctx) }),
+    handler: async ({ read }) => ({ leases: await listLeases(read) }),
   }),
 ];

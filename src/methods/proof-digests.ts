@@ -4,11 +4,10 @@ import type { TaskRow } from '../store/store.js';
 import { contentDigest, contentDigests, type Digest } from '../workspace/digest.js';
 import type { MethodContext } from './define.js';
 
-const taskPaths = (task: TaskRow) => JSON.parse(task.paths) as string[];
 
 /** The content a proof of this gate for this task vouches for, digested now. */
 export function gateDigest(ctx: MethodContext, task: TaskRow, gate: Gate): Promise<Digest> {
-  return contentDigest(ctx.root, proofCoverage(taskPaths(task), gate));
+  return contentDigest(ctx.root, proofCoverage(task.paths, gate));
 }
 
 /**
@@ -17,7 +16,7 @@ export function gateDigest(ctx: MethodContext, task: TaskRow, gate: Gate): Promi
  * defines has none: completion names it missing.
  */
 export async function planDigests(ctx: MethodContext, task: TaskRow, gates: ReadonlyMap<string, Gate>): Promise<Map<string, string>> {
-  const plan = (JSON.parse(task.gates) as string[]).filter((g) => gates.has(g));
-  const digests = await contentDigests(ctx.root, new Map(plan.map((g) => [g, proofCoverage(taskPaths(task), gates.get(g)!)])));
+  const plan = task.gates.filter((g) => gates.has(g));
+  const digests = await contentDigests(ctx.root, new Map(plan.map((g) => [g, proofCoverage(task.paths, gates.get(g)!)])));
   return new Map([...digests].map(([g, d]) => [g, d.digest]));
 }

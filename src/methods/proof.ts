@@ -4,12 +4,11 @@ import { peekLease, useLease } from '../domain/leases.js';
 import { heldTaskClaim, proofHash, recordProof, toPublicProof } from '../domain/proofs.js';
 import { getTask } from '../domain/tasks.js';
 import type { Gate } from '../domain/gates.js';
-import type { LeaseRow, TaskRow } from '../store/store.js';
+import type { LeaseRow, ProofRow, TaskRow } from '../store/store.js';
 import { DecapodError, invalidParams } from '../errors.js';
 import { artifactPath, hashArtifact, livePath, storeText } from '../workspace/artifacts.js';
 import { changedStamps, fileStamps } from '../workspace/digest.js';
 import { runGate, type GateRunResult } from '../workspace/gate-runner.js';
-import { frozenAt } from '../util/clock.js';
 import { defineMethod, type MethodContext } from './define.js';
 import { gateDigest } from './proof-digests.js';
 import { GateName, LeaseSecret, TaskId } from './schemas.js';
@@ -53,11 +52,14 @@ export function requireGate(ctx: MethodContext, name: string): Gate {
  * What proof.run and proof.record check before anything runs: the caller holds the task with
  * this fence, and the gate is both in the task's proof plan and defined in the config now.
  */
-function checkProofRequest(ctx: MethodContext, p: { lease: string; task: string; gate: string; fence: number }): { lease: LeaseRow; task: TaskRow; gate: Gate } {
-  const lease = peekLease(ctx, p.lease);
-  const task = getTask(ctx, p.task);
-  heldTaskClaim(ctx, lease, task, p.fence);
-  const plan = JSON.parse(task.gates) as string[];
+async function checkProofRequest(ctx: MethodContext, p: { lease: string; task: string; gate: string; fence: number }): Promise<{ lease: LeaseRow; task: TaskRow; gate: Gate }> {
+  const { lease, task } = await ctx.store.snapshot(async (r) => {
+    const lease = await peekLease(r, p.lease);
+    const task = await getTask(r, p.task);
+    await heldTaskClaim(r, lease, task, p.fence);
+    return { lease, task };
+  });
+  const plan = task.gates;
   if (!plan.includes(p.gate)) {
     throw invalidParams('gate', `is not in task ${task.id}'s proof plan (${plan.join(', ') || 'empty'}): a proof of ${p.gate} would count for nothing`);
   }
@@ -71,7 +73,7 @@ function checkProofRequest(ctx: MethodContext, p: { lease: string; task: string;
 function keepLeaseAlive(ctx: MethodContext, secret: string, ttlMs: number): () => void {
   const renew = () => {
     try {
-      ctx.store.transaction(() => useLease({ ...ctx, clock: frozenAt(ctx.clock) }, secret));
+      void ctx.store.transaction((tx) => useLease(tx, secret)).catch(() => {});
     } catch {
       // expired or revoked meanwhile: recording the proof will say so
     }
@@ -103,7 +105,7 @@ export const proofMethods = [
     examples: [{ name: 'run the test gate', params: { lease: 'dcl_…', task: 'T1', gate: 'test', fence: 3 } }],
     prepare: async (ctx, p): Promise<RunPrepared> => {
       // Refuse early what would be refused at the end: no gate runs for a non-holder.
-      const { lease, task, gate } = checkProofRequest(ctx, p);
+      const { lease, task, gate } = await checkProofRequest(ctx, p);
       const key = `${ctx.root}\0${p.task}\0${p.gate}\0${p.fence}`;
       if (running.has(key)) {
         throw new DecapodError('INVALID_STATE', `gate ${p.gate} is already running for ${p.task} under fence ${p.fence}`, { from: 'running', to: 'running' });
@@ -139,9 +141,9 @@ export const proofMethods = [
         running.delete(key);
       }
     },
-    handler: (ctx, p, prepared) => {
+    handler: async ({ tx }, p, prepared) => {
       const { gate, digest, changed, run } = prepared as RunPrepared;
-      const proof = recordProof(ctx, useLease(ctx, p.lease), p.task, p.fence, {
+      const proof = await recordProof(tx, await useLease(tx, p.lease), p.task, p.fence, {
         gate,
         attested_by: 'server',
         passed: run.exit_code === 0 && !run.timed_out,
@@ -174,16 +176,16 @@ export const proofMethods = [
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'FENCED_OUT', 'PROOF_NOT_ALLOWED', 'INVALID_PARAMS'],
     examples: [{ name: 'record a manual review', params: { lease: 'dcl_…', task: 'T1', gate: 'review', fence: 3, passed: true, output: 'LGTM' } }],
     prepare: async (ctx, p) => {
-      const { task, gate } = checkProofRequest(ctx, p);
+      const { task, gate } = await checkProofRequest(ctx, p);
       if (gate.attest === 'server') {
         throw new DecapodError('PROOF_NOT_ALLOWED', `gate ${gate.name} accepts only proofs Decapod runs itself: use proof.run`, { gate: gate.name });
       }
       return { gate, digest: (await gateDigest(ctx, task, gate)).digest };
     },
-    handler: (ctx, p, prepared) => {
+    handler: async ({ tx, root }, p, prepared) => {
       const { gate, digest } = prepared as { gate: Gate; digest: string };
-      const out = storeText(ctx.root, p.output ?? '', gate.output_cap_bytes);
-      const proof = recordProof(ctx, useLease(ctx, p.lease), p.task, p.fence, {
+      const out = storeText(root, p.output ?? '', gate.output_cap_bytes);
+      const proof = await recordProof(tx, await useLease(tx, p.lease), p.task, p.fence, {
         gate,
         attested_by: 'agent',
         passed: p.passed,
@@ -207,7 +209,7 @@ export const proofMethods = [
     result: { proofs: Type.Array(Proof) },
     errors: ['NOT_FOUND'],
     examples: [{ name: 'list', params: { task: 'T1' } }],
-    handler: (ctx, p) => ({ proofs: ctx.store.proofs.ofTask(getTask(ctx, p.task).id).map(toPublicProof) }),
+    handler: async ({ read }, p) => ({ proofs: (await read.proofs.ofTask((await getTask(read, p.task)).id)).map(toPublicProof) }),
   }),
   defineMethod({
     name: 'proof.get',
@@ -221,10 +223,10 @@ export const proofMethods = [
     },
     errors: ['NOT_FOUND'],
     examples: [{ name: 'get', params: { proof: 'P1' } }],
-    handler: (ctx, p) => {
-      const row = ctx.store.proofs.byId(p.proof);
+    handler: async ({ read, root }, p) => {
+      const row = await read.proofs.byId(p.proof);
       if (!row) throw new DecapodError('NOT_FOUND', `no proof ${p.proof}`, { kind: 'proof', id: p.proof });
-      const path = artifactPath(ctx.root, row.output_sha256);
+      const path = artifactPath(root, row.output_sha256);
       let tail = '';
       try {
         const size = statSync(path).size;
@@ -243,15 +245,20 @@ export const proofMethods = [
     result: { ok: Type.Boolean(), problems: Type.Array(Type.String()) },
     errors: ['NOT_FOUND'],
     examples: [{ name: 'verify', params: { proof: 'P1' } }],
-    handler: async (ctx, p) => {
-      const row = ctx.store.proofs.byId(p.proof);
-      if (!row) throw new DecapodError('NOT_FOUND', `no proof ${p.proof}`, { kind: 'proof', id: p.proof });
+    // Hashing the artifact is real I/O: done first, outside the snapshot, on the row read then.
+    prepare: async (ctx, p) => {
+      const row = await ctx.store.snapshot((r) => r.proofs.byId(p.proof));
+      return row === undefined ? undefined : { row, actual: await hashArtifact(ctx.root, row.output_sha256) };
+    },
+    handler: ({ root }, p, prepared) => {
+      const found = prepared as { row: ProofRow; actual: string | undefined } | undefined;
+      if (!found) throw new DecapodError('NOT_FOUND', `no proof ${p.proof}`, { kind: 'proof', id: p.proof });
+      const { row, actual } = found;
       const problems: string[] = [];
       const pub = toPublicProof(row);
       const { hash, ...body } = pub;
       if (proofHash(body) !== hash) problems.push('record: its hash does not match its fields');
-      const actual = await hashArtifact(ctx.root, row.output_sha256);
-      if (actual === undefined) problems.push(`artifact: ${artifactPath(ctx.root, row.output_sha256)} is missing`);
+      if (actual === undefined) problems.push(`artifact: ${artifactPath(root, row.output_sha256)} is missing`);
       else if (actual !== row.output_sha256) problems.push(`artifact: content hashes to ${actual}, not ${row.output_sha256}`);
       return { ok: problems.length === 0, problems };
     },

@@ -49,23 +49,27 @@ export const serverMethods = [
       ),
     },
     examples: [{ name: 'status', params: {} }],
-    handler: (ctx) => {
-      const now = ctx.clock.now();
-      const leases = ctx.store.leases.list();
-      // Judged by the clock, not by whether the sweep has run yet.
+    handler: async ({ read, server, store }) => {
+      const now = read.now;
+      const [leases, events, claims, tasks] = await Promise.all([
+        read.leases.list(),
+        read.events.count(),
+        read.claims.countActive(now),
+        read.tasks.countByStatus(),
+      ]);
       const active = leases.filter((l) => l.state === 'active' && l.expires_at > now).length;
       const revoked = leases.filter((l) => l.state === 'revoked').length;
       return {
-        ...ctx.server.info(),
-        schema_version: ctx.store.schemaVersion(),
-        storage: ctx.store.storage(),
+        ...server.info(),
+        schema_version: store.schemaVersion(),
+        storage: store.storage(),
         counts: {
-          events: ctx.store.events.count(),
+          events,
           leases_active: active,
           leases_revoked: revoked,
           leases_expired: leases.length - active - revoked,
-          claims_active: ctx.store.claims.countActive(now),
-          ...tasksCount(ctx.store.tasks.countByStatus()),
+          claims_active: claims,
+          ...tasksCount(tasks),
         },
       };
     },

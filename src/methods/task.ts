@@ -8,6 +8,7 @@ import {
   getTask,
   reopenTask,
   toPublicTask,
+  toPublicTasks,
   updateTask,
 } from '../domain/tasks.js';
 import { completeTask } from '../domain/proofs.js';
@@ -56,11 +57,11 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['LEASE_INVALID', 'INVALID_PARAMS'],
     examples: [{ name: 'a task touching src/parser', params: { title: 'Fix the parser', priority: 1, labels: ['bug'], paths: ['src/parser'], acceptance: ['a trailing comma parses'] } }],
-    handler: (ctx, p) => {
+    handler: async (ctx, p) => {
       const { lease: secret, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
       checkGates(ctx, fields.gates);
-      const agent = secret === undefined ? null : useLease(ctx, secret).agent;
-      return { task: toPublicTask(ctx, createTask(ctx, agent, fields)) };
+      const agent = secret === undefined ? null : (await useLease(ctx.tx, secret)).agent;
+      return { task: await toPublicTask(ctx.tx, await createTask(ctx.tx, agent, fields)) };
     },
   }),
   defineMethod({
@@ -71,7 +72,7 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['NOT_FOUND'],
     examples: [{ name: 'get', params: { task: 'T1' } }],
-    handler: (ctx, p) => ({ task: toPublicTask(ctx, getTask(ctx, p.task)) }),
+    handler: async ({ read }, p) => ({ task: await toPublicTask(read, await getTask(read, p.task)) }),
   }),
   defineMethod({
     name: 'task.list',
@@ -87,10 +88,10 @@ export const taskMethods = [
     },
     result: { tasks: Type.Array(Task), next_cursor: Type.Union([Type.String(), Type.Null()]) },
     examples: [{ name: 'ready work', params: { ready: true, limit: 10 } }],
-    handler: (ctx, p) => {
+    handler: async ({ read }, p) => {
       const limit = p.limit ?? 100;
-      const rows = ctx.store.tasks.list({
-        now: ctx.clock.now(),
+      const rows = await read.tasks.list({
+        now: read.now,
         limit: limit + 1,
         ...(p.status ? { status: p.status } : {}),
         ...(p.label ? { label: p.label } : {}),
@@ -101,7 +102,7 @@ export const taskMethods = [
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       return {
-        tasks: page.map((r) => toPublicTask(ctx, r)),
+        tasks: await toPublicTasks(read, page),
         next_cursor: rows.length > limit && last ? encodeCursor(last.priority, last.seq) : null,
       };
     },
@@ -114,10 +115,11 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'CONFLICT', 'INVALID_STATE', 'INVALID_PARAMS'],
     examples: [{ name: 'raise priority', params: { lease: 'dcl_…', task: 'T1', priority: 0 } }],
-    handler: (ctx, p) => {
+    handler: async (ctx, p) => {
       const { lease: secret, task, idempotency_key: _k, ...fields } = p as typeof p & { idempotency_key?: string };
       checkGates(ctx, fields.gates);
-      return { task: toPublicTask(ctx, updateTask(ctx, useLease(ctx, secret), task, fields)) };
+      const { tx } = ctx;
+      return { task: await toPublicTask(tx, await updateTask(tx, await useLease(tx, secret), task, fields)) };
     },
   }),
   defineMethod({
@@ -131,10 +133,10 @@ export const taskMethods = [
       { name: 'the next ready task', params: { lease: 'dcl_…' } },
       { name: 'a given task', params: { lease: 'dcl_…', task: 'T3' } },
     ],
-    handler: (ctx, p) => {
-      const lease = useLease(ctx, p.lease);
-      const { task, claim } = p.task === undefined ? claimNextTask(ctx, lease, p.ttl_ms) : claimTask(ctx, lease, p.task, p.ttl_ms);
-      return { task: toPublicTask(ctx, task), claim };
+    handler: async ({ tx }, p) => {
+      const lease = await useLease(tx, p.lease);
+      const { task, claim } = p.task === undefined ? await claimNextTask(tx, lease, p.ttl_ms) : await claimTask(tx, lease, p.task, p.ttl_ms);
+      return { task: await toPublicTask(tx, task), claim };
     },
   }),
   defineMethod({
@@ -149,10 +151,11 @@ export const taskMethods = [
     // content digest now: both taken first, outside the transaction.
     prepare: async (ctx, p) => {
       const gates = ctx.gates().gates;
-      return { gates, digests: await planDigests(ctx, getTask(ctx, p.task), gates) };
+      const task = await ctx.store.snapshot((r) => getTask(r, p.task));
+      return { gates, digests: await planDigests(ctx, task, gates) };
     },
-    handler: (ctx, p, judged) => ({
-      task: toPublicTask(ctx, completeTask(ctx, useLease(ctx, p.lease), p.task, p.fence, judged as Parameters<typeof completeTask>[4], p.summary)),
+    handler: async ({ tx }, p, judged) => ({
+      task: await toPublicTask(tx, await completeTask(tx, await useLease(tx, p.lease), p.task, p.fence, judged as Parameters<typeof completeTask>[4], p.summary)),
     }),
   }),
   defineMethod({
@@ -163,7 +166,7 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'NOT_HOLDER', 'INVALID_STATE'],
     examples: [{ name: 'cancel', params: { lease: 'dcl_…', task: 'T2', reason: 'duplicate of T1' } }],
-    handler: (ctx, p) => ({ task: toPublicTask(ctx, cancelTask(ctx, useLease(ctx, p.lease), p.task, p.reason)) }),
+    handler: async ({ tx }, p) => ({ task: await toPublicTask(tx, await cancelTask(tx, await useLease(tx, p.lease), p.task, p.reason)) }),
   }),
   defineMethod({
     name: 'task.reopen',
@@ -173,6 +176,6 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['LEASE_INVALID', 'NOT_FOUND', 'INVALID_STATE'],
     examples: [{ name: 'reopen', params: { lease: 'dcl_…', task: 'T2', reason: 'regressed' } }],
-    handler: (ctx, p) => ({ task: toPublicTask(ctx, reopenTask(ctx, useLease(ctx, p.lease), p.task, p.reason)) }),
+    handler: async ({ tx }, p) => ({ task: await toPublicTask(tx, await reopenTask(tx, await useLease(tx, p.lease), p.task, p.reason)) }),
   }),
 ];

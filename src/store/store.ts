@@ -1,6 +1,13 @@
-// DESIGN §7: the one data contract between domain rules and storage. Domain code reaches storage
-// only through this interface and never writes SQL, so a PostgreSQL backend can sit behind it.
-// Calls are synchronous: a mutation's checks and writes run inside one transaction with no await.
+// docs/design.md §7 and docs/architecture.md: the one data contract between domain rules and
+// storage. Domain code reaches storage only through this interface and never writes SQL, so any
+// engine can sit behind it: SQLite (src/store/sqlite/) answers every call synchronously underneath
+// and hands back resolved promises; a networked engine pays a round trip per call, which is why the
+// repositories are set-oriented wherever the domain would otherwise loop.
+//
+// Rows are values: arrays are arrays and flags are booleans. How an engine encodes them (JSON text,
+// integers) stays inside that engine's folder.
+
+import type { Clock } from '../util/clock.js';
 
 export interface EventRow {
   seq: number;
@@ -8,11 +15,24 @@ export interface EventRow {
   type: string;
   agent: string | null;
   subject: string | null;
-  /** canonical JSON of the payload, or null once erased */
+  /**
+   * The payload as canonical JSON, or null once erased. Kept as text on purpose: the chain covers
+   * the digest of these exact bytes (docs/design.md §4).
+   */
   data: string | null;
   data_digest: string;
   prev_hash: string;
   hash: string;
+}
+
+/** The end of the hash chain: what the next event links to. */
+export interface ChainHead {
+  /** 0 for an empty log */
+  seq: number;
+  /** the genesis hash for an empty log */
+  hash: string;
+  /** when the last event was written; 0 for an empty log */
+  at: number;
 }
 
 export interface EventQuery {
@@ -31,7 +51,9 @@ export interface LeaseRow {
   state: LeaseState;
   ttl_ms: number;
   pid: number | null;
-  meta: string | null;
+  /** the host of the server that recorded `pid` (a pid means nothing on another machine) */
+  host: string | null;
+  meta: Record<string, unknown> | null;
   granted_at: number;
   renewed_at: number;
   expires_at: number;
@@ -43,43 +65,9 @@ export interface IdempotencyRow {
   key_hash: string;
   method: string;
   params_hash: string;
+  /** the recorded answer, as JSON text (returned verbatim to a repeat) */
   response: string;
   created_at: number;
-}
-
-export interface EventStore {
-  head(): { seq: number; hash: string } | undefined;
-  append(row: EventRow): void;
-  list(query: EventQuery): EventRow[];
-  /** every event in seq order, streamed */
-  all(): IterableIterator<EventRow>;
-  /** the hash of event `seq`, or undefined when the log has no such event */
-  hashAt(seq: number): string | undefined;
-  count(): number;
-}
-
-export interface LeaseStore {
-  insert(row: LeaseRow): void;
-  byId(leaseId: string): LeaseRow | undefined;
-  bySecretHash(secretHash: string): LeaseRow | undefined;
-  list(): LeaseRow[];
-  /** active leases whose expires_at <= now */
-  dueForExpiry(now: number): LeaseRow[];
-  /** active leases that named a process */
-  activeWithPid(): LeaseRow[];
-  /** leases that ended before `before` and have no claim rows left */
-  endedBefore(before: number): string[];
-  delete(ids: string[]): void;
-  renew(leaseId: string, renewedAt: number, expiresAt: number): void;
-  end(leaseId: string, state: Exclude<LeaseState, 'active'>, endedAt: number): void;
-  countByState(): Record<LeaseState, number>;
-}
-
-export interface IdempotencyStore {
-  get(keyHash: string): IdempotencyRow | undefined;
-  put(row: IdempotencyRow): void;
-  /** removes records created before `before`; returns how many */
-  prune(before: number): number;
 }
 
 export type TaskStatus = 'open' | 'done' | 'cancelled';
@@ -91,18 +79,17 @@ export interface TaskRow {
   description: string;
   status: TaskStatus;
   priority: number;
-  /** JSON arrays */
-  labels: string;
-  depends_on: string;
-  paths: string;
-  gates: string;
-  acceptance: string;
+  labels: string[];
+  depends_on: string[];
+  paths: string[];
+  gates: string[];
+  acceptance: string[];
   parent: string | null;
   created_by: string | null;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
-  verified: number | null;
+  verified: boolean | null;
 }
 
 export interface TaskQuery {
@@ -119,19 +106,6 @@ export interface TaskQuery {
   limit: number;
 }
 
-export interface TaskStore {
-  nextSeq(): number;
-  insert(row: TaskRow): void;
-  byId(id: string): TaskRow | undefined;
-  update(row: TaskRow): void;
-  setLabels(taskId: string, labels: string[]): void;
-  setDeps(taskId: string, dependsOn: string[]): void;
-  /** ids reachable from `from` through depends_on (for cycle checks) */
-  dependencyClosure(from: string[]): Set<string>;
-  list(query: TaskQuery): TaskRow[];
-  countByStatus(): Record<TaskStatus, number>;
-}
-
 export type ClaimState = 'active' | 'released' | 'expired';
 
 export interface ClaimRow {
@@ -142,8 +116,8 @@ export interface ClaimRow {
   mode: 'exclusive' | 'shared';
   fence: number;
   state: ClaimState;
-  /** JSON array of normalised patterns */
-  paths: string;
+  /** normalised patterns */
+  paths: string[];
   ttl_ms: number | null;
   reason: string | null;
   acquired_at: number;
@@ -153,6 +127,17 @@ export interface ClaimRow {
   end_reason: string | null;
 }
 
+/** A claim as read: with its lease's state, so judging whether it holds needs no second read. */
+export interface ClaimView extends ClaimRow {
+  lease: { state: LeaseState; expires_at: number; ended_at: number | null } | null;
+}
+
+/** A claimed pattern with the static prefix its index is searched by (docs/design.md §4). */
+export interface ClaimPattern {
+  pattern: string;
+  prefix: string;
+}
+
 export interface ClaimQuery {
   agent?: string;
   task?: string;
@@ -160,32 +145,11 @@ export interface ClaimQuery {
   now: number;
 }
 
-export interface ClaimStore {
-  /** the next fence: one counter for the whole store that only grows */
-  nextFence(): number;
-  insert(row: ClaimRow, patterns: { pattern: string; prefix: string }[]): void;
-  /** replaces an active claim's paths (its JSON array and its pattern index rows); id and fence stay */
-  setPaths(id: string, paths: string, patterns: { pattern: string; prefix: string }[]): void;
-  byId(id: string): ClaimRow | undefined;
-  /** live claims (active, lease alive, own deadline not passed) of these filters */
-  live(query: ClaimQuery): ClaimRow[];
-  /** the live claim on a task, if any */
-  liveForTask(taskId: string, now: number): ClaimRow | undefined;
-  /**
-   * Live claim patterns that could overlap a pattern with this static prefix: those whose prefix
-   * is an ancestor of it (or equal), and those under it.
-   */
-  candidates(prefix: string, now: number): { claim: ClaimRow; pattern: string }[];
-  /** active claims of a lease, whatever their deadline */
-  activeOfLease(leaseId: string): ClaimRow[];
-  /** active claims whose own deadline has passed */
-  dueForExpiry(now: number): ClaimRow[];
-  renew(id: string, renewedAt: number, expiresAt: number | null): void;
-  end(id: string, state: Exclude<ClaimState, 'active'>, endedAt: number, reason: string): void;
-  countActive(now: number): number;
-  /** claims that ended before `before` and that no proof refers to */
-  endedBefore(before: number): string[];
-  delete(ids: string[]): void;
+/** A live claim pattern that may overlap the asked prefix number `of` (an index into the request). */
+export interface Candidate {
+  of: number;
+  claim: ClaimView;
+  pattern: string;
 }
 
 export interface ProofRow {
@@ -195,69 +159,203 @@ export interface ProofRow {
   gate: string;
   claim_id: string;
   fence: number;
-  passed: number;
+  passed: boolean;
   exit_code: number | null;
-  timed_out: number;
+  timed_out: boolean;
   duration_ms: number;
   command: string | null;
   output_sha256: string;
   output_bytes: number;
-  truncated: number;
+  truncated: boolean;
   digest: string;
-  /** 0: the content changed while the gate ran, so the proof does not count */
-  counts: number;
-  /** JSON array of the files written while the gate ran */
-  changed_during_run: string;
+  /** false: the content changed while the gate ran, so the proof does not count */
+  counts: boolean;
+  /** the files written while the gate ran */
+  changed_during_run: string[];
   attested_by: 'server' | 'agent';
   agent: string;
   created_at: number;
   hash: string;
 }
 
-export interface ProofStore {
-  nextSeq(): number;
-  insert(row: ProofRow): void;
-  byId(id: string): ProofRow | undefined;
-  ofTask(taskId: string): ProofRow[];
+// ---- repositories: one per aggregate; reads on every handle, writes only in a transaction ----
+
+export interface EventReads {
+  list(query: EventQuery): Promise<EventRow[]>;
+  /** every event in seq order, streamed */
+  all(): AsyncIterable<EventRow>;
+  /** the hash of each of these seqs that the log has (absent seqs are left out) */
+  hashesAt(seqs: readonly number[]): Promise<Map<number, string>>;
+  count(): Promise<number>;
+  /** the committed end of the chain */
+  head(): Promise<ChainHead>;
+}
+export interface EventWrites extends EventReads {
+  /** Appends after the transaction's head (row.seq = head.seq + 1, row.prev_hash = head.hash); moves the head. */
+  append(row: EventRow): Promise<void>;
+}
+
+export interface LeaseReads {
+  byId(leaseId: string): Promise<LeaseRow | undefined>;
+  bySecretHash(secretHash: string): Promise<LeaseRow | undefined>;
+  list(): Promise<LeaseRow[]>;
+  /** active leases whose expires_at <= now */
+  dueForExpiry(now: number): Promise<LeaseRow[]>;
+  /** active leases that named a process on this host */
+  activeWithPid(host: string): Promise<LeaseRow[]>;
+  /** leases that ended before `before` and have no claim rows left */
+  endedBefore(before: number): Promise<string[]>;
+  countByState(): Promise<Record<LeaseState, number>>;
+}
+export interface LeaseWrites extends LeaseReads {
+  insert(row: LeaseRow): Promise<void>;
+  delete(ids: readonly string[]): Promise<void>;
+  renew(leaseId: string, renewedAt: number, expiresAt: number): Promise<void>;
+  end(leaseId: string, state: Exclude<LeaseState, 'active'>, endedAt: number): Promise<void>;
+}
+
+export interface IdempotencyReads {
+  get(keyHash: string): Promise<IdempotencyRow | undefined>;
+}
+export interface IdempotencyWrites extends IdempotencyReads {
+  put(row: IdempotencyRow): Promise<void>;
+  /** removes records created before `before`; returns how many */
+  prune(before: number): Promise<number>;
+}
+
+export interface TaskReads {
+  byId(id: string): Promise<TaskRow | undefined>;
+  /** the tasks of these ids that exist */
+  byIds(ids: readonly string[]): Promise<Map<string, TaskRow>>;
+  /** ids reachable from `from` through depends_on (for cycle checks) */
+  dependencyClosure(from: readonly string[]): Promise<Set<string>>;
+  list(query: TaskQuery): Promise<TaskRow[]>;
+  countByStatus(): Promise<Record<TaskStatus, number>>;
+}
+export interface TaskWrites extends TaskReads {
+  insert(row: TaskRow): Promise<void>;
+  update(row: TaskRow): Promise<void>;
+}
+
+export interface ClaimReads {
+  byId(id: string): Promise<ClaimView | undefined>;
+  /** live claims (active, lease alive, own deadline not passed) of these filters, by fence */
+  live(query: ClaimQuery): Promise<ClaimView[]>;
+  /** the live claim of each of these tasks that has one */
+  liveForTasks(taskIds: readonly string[], now: number): Promise<Map<string, ClaimView>>;
+  /**
+   * For each static prefix of a request (docs/design.md §4), the live claim patterns that could
+   * overlap it: those whose prefix is an ancestor of it (or equal), and those under it. One
+   * lookup for the whole request.
+   */
+  candidates(prefixes: readonly string[], now: number): Promise<Candidate[]>;
+  /** active claims of these leases, whatever their deadline, by fence */
+  activeOfLeases(leaseIds: readonly string[]): Promise<ClaimView[]>;
+  /** active claims whose own deadline has passed */
+  dueForExpiry(now: number): Promise<ClaimView[]>;
+  countActive(now: number): Promise<number>;
+  /** claims that ended before `before` and that no proof refers to */
+  endedBefore(before: number): Promise<string[]>;
+}
+export interface ClaimWrites extends ClaimReads {
+  insert(row: ClaimRow, patterns: readonly ClaimPattern[]): Promise<void>;
+  /** replaces an active claim's paths (and their index rows); id and fence stay */
+  setPaths(id: string, paths: readonly string[], patterns: readonly ClaimPattern[]): Promise<void>;
+  renew(id: string, renewedAt: number, expiresAt: number | null): Promise<void>;
+  end(id: string, state: Exclude<ClaimState, 'active'>, endedAt: number, reason: string): Promise<void>;
+  delete(ids: readonly string[]): Promise<void>;
+}
+
+export interface ProofReads {
+  byId(id: string): Promise<ProofRow | undefined>;
+  ofTask(taskId: string): Promise<ProofRow[]>;
   /** the newest proof of each gate of a task */
-  latest(taskId: string, gate: string): ProofRow | undefined;
+  latestPerGate(taskId: string): Promise<Map<string, ProofRow>>;
+}
+export interface ProofWrites extends ProofReads {
+  insert(row: ProofRow): Promise<void>;
+}
+
+export interface MetaReads {
+  get(key: string): Promise<string | undefined>;
+}
+export interface MetaWrites extends MetaReads {
+  set(key: string, value: string): Promise<void>;
 }
 
 /** Every row of the state tables, for replay's comparison (tables in a fixed order, rows by key). */
 export type StateDump = Record<string, Record<string, unknown>[]>;
 
-export interface MetaStore {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
+/** A consistent view of committed state at one instant. */
+export interface Reader {
+  /** the instant this view is judged at (the store's clock, read once) */
+  readonly now: number;
+  readonly meta: MetaReads;
+  readonly events: EventReads;
+  readonly leases: LeaseReads;
+  readonly idempotency: IdempotencyReads;
+  readonly tasks: TaskReads;
+  readonly claims: ClaimReads;
+  readonly proofs: ProofReads;
+  /** every row of every state table (not the log, meta or idempotency records) */
+  dump(): Promise<StateDump>;
+}
+
+/** What the transaction numbers: fences (one counter that only grows), task ids, proof ids. */
+export type Counter = 'fence' | 'task' | 'proof';
+
+/**
+ * One atomic unit of work. It owns its instant, the chain head and the counters: read once when
+ * it starts, moved in memory as it goes, written back at commit, so no caller re-reads them.
+ */
+export interface Tx extends Reader {
+  readonly meta: MetaWrites;
+  readonly events: EventWrites;
+  readonly leases: LeaseWrites;
+  readonly idempotency: IdempotencyWrites;
+  readonly tasks: TaskWrites;
+  readonly claims: ClaimWrites;
+  readonly proofs: ProofWrites;
+  /** the chain head as this transaction has moved it */
+  head(): ChainHead;
+  /** the next value of a counter (each call takes one) */
+  next(counter: Counter): Promise<number>;
+}
+
+export interface TransactionOptions {
+  /**
+   * Runs before every transaction already waiting its turn but not yet started: the wait queue's
+   * retries (docs/design.md §5), so a request that arrived later never takes paths first.
+   */
+  ahead?: boolean;
 }
 
 export interface Store {
-  readonly meta: MetaStore;
-  readonly events: EventStore;
-  readonly leases: LeaseStore;
-  readonly idempotency: IdempotencyStore;
-  readonly tasks: TaskStore;
-  readonly claims: ClaimStore;
-  readonly proofs: ProofStore;
-  /** every row of every state table (not the log, meta or idempotency records) */
-  dump(): StateDump;
-  /** Runs fn in one write transaction (SQLite: BEGIN IMMEDIATE); fn must be synchronous. */
-  transaction<T>(fn: () => T): T;
+  /**
+   * Runs `body` as one atomic unit of work on this project, serialized with every other writer of
+   * it, and resolves once that work is durable. When `body` throws, nothing of it is kept and the
+   * promise rejects with what it threw, once the state it judged against is durable.
+   */
+  transaction<T>(body: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /** Runs a read-only `body` against committed state, in one consistent snapshot. */
+  snapshot<T>(body: (r: Reader) => Promise<T>): Promise<T>;
+  /** the store's clock (the server's; an injected one in tests): what `now` is read from */
+  readonly clock: Clock;
   /** The highest migration applied. */
   schemaVersion(): number;
   /** how writes are made durable, as the connection reports it */
   storage(): { engine: string; journal_mode: string; synchronous: 'off' | 'normal' | 'full' | 'extra' };
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
- * The store cannot take this call now, and nothing was changed: the engine's lock was not obtained
- * in time (`busy`), or its disk is full (`disk_full`). Engine-neutral, so the layers above never see
- * an engine's own codes (SQLITE_BUSY, SQLITE_FULL); the dispatcher answers BUSY or UNAVAILABLE.
+ * The store cannot take this call now, and nothing was changed: its lock was not obtained in time
+ * (`busy`), its disk is full (`disk_full`), or it cannot be reached (`unavailable`). Engine-neutral,
+ * so the layers above never see an engine's own codes; the dispatcher answers BUSY or UNAVAILABLE.
  */
 export class StoreUnavailableError extends Error {
   constructor(
-    readonly reason: 'busy' | 'disk_full',
+    readonly reason: 'busy' | 'disk_full' | 'unavailable',
     message: string,
     readonly retryAfterMs: number,
     /** what names the cause: for disk_full, `{path, mount?, free_bytes?}` */

@@ -2,7 +2,7 @@ import { statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 // What a "disk full" error says: which file system, holding which file, with how much room left.
-// Shared by the store (a commit refused with SQLITE_FULL) and the workspace (artifacts, gate output).
+// Shared by the store (a commit refused for lack of space) and the workspace (artifacts, gate output).
 
 /** How long a caller refused for a full disk should wait: someone has to free space first. */
 export const DISK_FULL_RETRY_MS = 5_000;

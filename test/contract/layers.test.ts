@@ -63,3 +63,61 @@ test('the client package imports only itself and node: built-ins', () => {
   expect(checked).toBeGreaterThan(20);
   expect(outside).toEqual([]);
 });
+
+// Issue 13 (docs/architecture.md): the data contract is engine-neutral. Only the store itself and
+// the server's composition root (which opens the engine it was configured with) may reach an
+// engine's folder; nothing in domain, methods or transport names SQLite at all.
+const COMPOSITION_ROOT = 'lifecycle/serve.ts';
+const ENGINE_DIR = /^store\/[^/]+\//; // src/store/<engine>/…
+
+test('no import of an engine folder (src/store/<engine>/) outside src/store/ and the composition root', () => {
+  const outside: string[] = [];
+  let checked = 0;
+  for (const file of files(src)) {
+    const from = relative(src, file);
+    for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*'(\.[^']+)'/g)) {
+      const target = relative(src, resolve(dirname(file), m[1]!));
+      if (!ENGINE_DIR.test(target)) continue;
+      checked++;
+      if (!from.startsWith('store/') && from !== COMPOSITION_ROOT) outside.push(`${from} imports ${target}`);
+    }
+  }
+  expect(checked).toBeGreaterThan(5);
+  expect(outside).toEqual([]);
+});
+
+test('domain, methods and transport never name SQLite, in code or in comments', () => {
+  const named: string[] = [];
+  let checked = 0;
+  for (const layer of ['domain', 'methods', 'transport']) {
+    for (const file of files(join(src, layer))) {
+      checked++;
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (/sqlite/i.test(line)) named.push(`${relative(src, file)}:${i + 1}: ${line.trim()}`);
+        });
+    }
+  }
+  expect(checked).toBeGreaterThan(30);
+  expect(named).toEqual([]);
+});
+
+test('every TypeScript file under clients/ imports nothing of the server (src/)', () => {
+  const dir = join(packageRoot(), 'clients');
+  const tsFiles = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+      e.name === 'node_modules' || e.name === 'dist' ? [] : e.isDirectory() ? tsFiles(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : [],
+    );
+  const intoServer: string[] = [];
+  let checked = 0;
+  for (const file of tsFiles(dir)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*'(\.[^']+)'/g)) {
+      checked++;
+      const target = relative(packageRoot(), resolve(dirname(file), m[1]!));
+      if (!target.startsWith('clients/')) intoServer.push(`${relative(packageRoot(), file)} imports ${target}`);
+    }
+  }
+  expect(checked).toBeGreaterThan(20);
+  expect(intoServer).toEqual([]);
+});

@@ -225,12 +225,11 @@ test('events after a checkpoint rewritten with freshly computed hashes: the chai
   db.exec('DROP TRIGGER IF EXISTS events_no_delete; DROP TRIGGER IF EXISTS events_only_redact;');
   db.prepare('DELETE FROM events WHERE seq >= ?').run(cp.seq - 1);
   db.close();
-  const store = openSqliteStore(file, { migrationsDir: migrationsDir() });
-  const ctx = { store, clock: new ManualClock(Date.now()) };
-  store.transaction(() => {
-    for (let i = 0; i < 3; i++) appendEvent(ctx, { type: 'task.cancelled', agent: 'mallory', subject: 'T1', data: { task: 'T1', reason: 'forged' } });
+  const store = openSqliteStore(file, { migrationsDir: migrationsDir(), clock: new ManualClock(Date.now()) });
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < 3; i++) await appendEvent(tx, { type: 'task.cancelled', agent: 'mallory', subject: 'T1', data: { task: 'T1', reason: 'forged' } });
   });
-  store.close();
+  await store.close();
 
   s = await startTestServer({ root });
   const v = await s.call('audit.verify', { receipts: kept });

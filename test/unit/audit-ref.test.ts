@@ -64,19 +64,20 @@ test('only the top of a main worktree takes checkpoints', async () => {
   await expect(auditRepo(linked)).rejects.toThrow(/linked worktree/);
 });
 
-test('a commit on the ref that is not a checkpoint, and a checkpoint the log contradicts, fail the judgement', () => {
+test('a commit on the ref that is not a checkpoint, and a checkpoint the log contradicts, fail the judgement', async () => {
   const ctx = tempDomain();
-  ctx.store.transaction(() => {
-    for (let i = 0; i < 3; i++) appendEvent(ctx, { type: 'test.event', agent: null, subject: null, data: { i } });
+  await ctx.store.transaction(async (tx) => {
+    for (let i = 0; i < 3; i++) await appendEvent(tx, { type: 'test.event', agent: null, subject: null, data: { i } });
   });
-  const head = ctx.store.events.head()!;
+  const head = await ctx.store.snapshot((r) => r.events.head());
+  const judge = (history: Parameters<typeof judgeCheckpoints>[2]) => ctx.store.snapshot((r) => judgeCheckpoints(r, AUDIT_REF, history));
   const good = { commit: 'c2', message: checkpointMessage({ seq: head.seq, hash: head.hash, at: '' }) };
-  expect(judgeCheckpoints(ctx.store, AUDIT_REF, [good])).toEqual({ ref: AUDIT_REF, ok: true, checked: 1, commit: 'c2', seq: 3, hash: head.hash });
-  expect(judgeCheckpoints(ctx.store, AUDIT_REF, [{ commit: 'x', message: 'hello\n' }, good])).toMatchObject({ ok: false, commit: 'x', problem: expect.stringContaining('not a decapod checkpoint') });
+  expect(await judge([good])).toEqual({ ref: AUDIT_REF, ok: true, checked: 1, commit: 'c2', seq: 3, hash: head.hash });
+  expect(await judge([{ commit: 'x', message: 'hello\n' }, good])).toMatchObject({ ok: false, commit: 'x', problem: expect.stringContaining('not a decapod checkpoint') });
   const ahead = { commit: 'c9', message: checkpointMessage({ seq: 9, hash: head.hash, at: '' }) };
-  expect(judgeCheckpoints(ctx.store, AUDIT_REF, [ahead, good])).toMatchObject({ ok: false, checked: 1, commit: 'c9', seq: 9, problem: expect.stringContaining('no event 9') });
+  expect(await judge([ahead, good])).toMatchObject({ ok: false, checked: 1, commit: 'c9', seq: 9, problem: expect.stringContaining('no event 9') });
   // An older checkpoint the log contradicts is found behind a newer one it agrees with.
   const forked = { commit: 'c1', message: checkpointMessage({ seq: 2, hash: 'e'.repeat(64), at: '' }) };
-  expect(judgeCheckpoints(ctx.store, AUDIT_REF, [good, forked])).toMatchObject({ ok: false, checked: 2, commit: 'c1', seq: 2 });
-  expect(judgeCheckpoints(ctx.store, AUDIT_REF, [])).toMatchObject({ ok: true, checked: 0, note: expect.any(String) });
+  expect(await judge([good, forked])).toMatchObject({ ok: false, checked: 2, commit: 'c1', seq: 2 });
+  expect(await judge([])).toMatchObject({ ok: true, checked: 0, note: expect.any(String) });
 });

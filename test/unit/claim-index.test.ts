@@ -5,32 +5,32 @@ import { staticPrefix } from '../../src/domain/claim-paths.js';
 import { findConflicts } from '../../src/domain/claims.js';
 import { patternsOverlap } from '../../src/domain/path-overlap.js';
 import { CANDIDATES_SQL, CANDIDATES_UNDER_ROOT_SQL } from '../../src/store/sqlite/claims.js';
-import type { ClaimRow } from '../../src/store/store.js';
+import type { ClaimRow, Tx } from '../../src/store/store.js';
 import { tempDomain, tempStore } from '../helpers/temp-store.js';
 import { isClaimPattern, nameArb, overlapsIn, patternNear, unicodeGlobSegmentArb, universe } from '../helpers/unicode-paths.js';
 
 // Issue 3: conflict checks must stay fast with many live claims. Timing belongs to benchmarks;
 // here we pin the shape that makes it fast: the candidate lookup searches the prefix index and
 // never scans every claim or every claimed pattern.
-test('the conflict-candidate queries search the prefix index, they do not scan', () => {
+test('the conflict-candidate queries search the prefix index, they do not scan', async () => {
   const { store, file } = tempStore();
-  store.close();
+  await store.close();
   const db = new Database(file, { readonly: true });
   const plan = (sql: string, params: Record<string, unknown>) =>
     (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail);
-  const under = plan(CANDIDATES_SQL, { ancestors: '["","src"]', lo: 'src/', hi: 'src0', now: 1 });
-  const underRoot = plan(CANDIDATES_UNDER_ROOT_SQL, { ancestors: '[""]', now: 1 });
+  // Two prefixes of one request, looked up together (issue 13: one query per request).
+  const under = plan(CANDIDATES_SQL, { ancestors: '[[0,""],[0,"src"],[1,""],[1,"docs"]]', ranges: '[[0,"src/","src0"],[1,"docs/","docs0"]]', now: 1 });
+  const underRoot = plan(CANDIDATES_UNDER_ROOT_SQL, { now: 1 });
   db.close();
   expect(under.filter((d) => /claim_paths/.test(d))).toEqual([
-    'SEARCH claim_paths USING COVERING INDEX claim_paths_prefix (prefix=?)',
-    'SEARCH claim_paths USING COVERING INDEX claim_paths_prefix (prefix>? AND prefix<?)',
+    'SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix=?)',
+    'SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix>? AND prefix<?)',
   ]);
   // Under the empty prefix: no upper bound (issue 10: U+10FFFF was one, and hid what starts with it).
-  expect(underRoot.filter((d) => /claim_paths/.test(d))).toEqual([
-    'SEARCH claim_paths USING COVERING INDEX claim_paths_prefix (prefix=?)',
-    'SEARCH claim_paths USING COVERING INDEX claim_paths_prefix (prefix>?)',
-  ]);
-  for (const p of [under, underRoot]) expect(p.filter((d) => /^SCAN (c|claims|claim_paths)\b/.test(d))).toEqual([]);
+  expect(underRoot.filter((d) => /claim_paths/.test(d))).toEqual(['SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix>?)']);
+  for (const p of [under, underRoot]) expect(p.filter((d) => /^SCAN (c|cp|l|claims|claim_paths|leases)\b/.test(d))).toEqual([]);
+  // The claims and their leases are found by key, per candidate.
+  for (const p of [under, underRoot]) expect([...new Set(p.filter((d) => /^SEARCH (c|l)\b/.test(d)))]).toEqual(['SEARCH c USING INDEX sqlite_autoindex_claims_1 (id=?)', 'SEARCH l USING INDEX sqlite_autoindex_leases_1 (lease_id=?)']);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -60,11 +60,10 @@ const caseArb = treeArb.chain((paths) => fc.tuple(fc.constant(paths), fc.array(p
 
 const INDEX_RUNS = 2500;
 
-test('the candidate index never misses an overlapping claim, for any code point', () => {
+test('the candidate index never misses an overlapping claim, for any code point', async () => {
   const ctx = tempDomain();
   const now = ctx.clock.now();
-  const lease = { lease_id: 'L-holder', secret_hash: 'x', agent: 'holder', state: 'active', ttl_ms: 60_000, pid: null, meta: null } as const;
-  ctx.store.leases.insert({ ...lease, granted_at: now, renewed_at: now, expires_at: now + 60_000, ended_at: null });
+  const lease = { lease_id: 'L-holder', secret_hash: 'x', agent: 'holder', state: 'active', ttl_ms: 60_000, pid: null, host: null, meta: null } as const;
   const claimRow = (id: string, fence: number, pattern: string): ClaimRow => ({
     id,
     lease_id: lease.lease_id,
@@ -73,7 +72,7 @@ test('the candidate index never misses an overlapping claim, for any code point'
     mode: 'exclusive',
     fence,
     state: 'active',
-    paths: JSON.stringify([pattern]),
+    paths: [pattern],
     ttl_ms: null,
     reason: null,
     acquired_at: now,
@@ -84,16 +83,17 @@ test('the candidate index never misses an overlapping claim, for any code point'
   });
   let fence = 0;
   const stats = { overlapping: 0, witnessed: 0, rootAskedAstralHeld: 0 };
-  const property = fc.property(caseArb, ([paths, held, asked]) => {
+  const property = (tx: Tx) => fc.asyncProperty(caseArb, async ([paths, held, asked]) => {
     const tree = universe(paths);
-    const claims = held.map((pattern) => {
+    const claims: { id: string; pattern: string }[] = [];
+    for (const pattern of held) {
       const id = `C${++fence}`;
-      ctx.store.claims.insert(claimRow(id, fence, pattern), [{ pattern, prefix: staticPrefix(pattern) }]);
-      return { id, pattern };
-    });
+      await tx.claims.insert(claimRow(id, fence, pattern), [{ pattern, prefix: staticPrefix(pattern) }]);
+      claims.push({ id, pattern });
+    }
     try {
-      const candidates = new Set(ctx.store.claims.candidates(staticPrefix(asked), now).map((c) => `${c.claim.id} ${c.pattern}`));
-      const conflicts = new Set(findConflicts(ctx, { leaseId: 'L-asker', paths: [asked], mode: 'exclusive', task: null }).map((c) => c.claim_id));
+      const candidates = new Set((await tx.claims.candidates([staticPrefix(asked)], now)).map((c) => `${c.claim.id} ${c.pattern}`));
+      const conflicts = new Set((await findConflicts(tx, { leaseId: 'L-asker', paths: [asked], mode: 'exclusive', task: null })).map((c) => c.claim_id));
       for (const { id, pattern } of claims) {
         const what = `${JSON.stringify(asked)} asked, ${JSON.stringify(pattern)} held`;
         if (staticPrefix(asked) === '' && (staticPrefix(pattern).codePointAt(0) ?? 0) > 0xffff) stats.rootAskedAstralHeld++;
@@ -107,11 +107,14 @@ test('the candidate index never misses an overlapping claim, for any code point'
         }
       }
     } finally {
-      ctx.store.claims.delete(claims.map((c) => c.id));
+      await tx.claims.delete(claims.map((c) => c.id));
     }
   });
   // One transaction for all runs: a commit (and its fsync) per insert would be most of the time.
-  ctx.store.transaction(() => fc.assert(property, { seed: 20_261_010, numRuns: INDEX_RUNS }));
+  await ctx.store.transaction(async (tx) => {
+    await tx.leases.insert({ ...lease, granted_at: now, renewed_at: now, expires_at: now + 60_000, ended_at: null });
+    await fc.assert(property(tx), { seed: 20_261_010, numRuns: INDEX_RUNS });
+  });
   console.info(`claim index vs overlap: ${JSON.stringify(stats)}`);
   // The runs really asked, with no prefix, about claims under astral prefixes (U+10FFFF among them).
   expect(stats.rootAskedAstralHeld).toBeGreaterThan(100);

@@ -20,9 +20,9 @@ import { fillDisk, freeBytes, freeDisk, mountTmpfs, padToBlock } from '../helper
 const MiB = 1024 * 1024;
 
 test('a commit group the disk refuses fails every member, changes nothing, and the store writes again once space is freed', async (ctx) => {
-  const fs = mountTmpfs(ctx, 4 * MiB, () => {
+  const fs = mountTmpfs(ctx, 4 * MiB, async () => {
     reader?.close();
-    store?.close();
+    await store?.close();
   });
   const file = join(fs.dir, 'decapod.db');
   const states: unknown[] = [];
@@ -32,7 +32,9 @@ test('a commit group the disk refuses fails every member, changes nothing, and t
   });
   let reader: Database.Database | undefined = new Database(file, { readonly: true });
   const seen = (key: string) => (reader!.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? null;
-  await store.grouped(() => store!.meta.set('before', 'kept')).committed;
+  const set = (key: string, value: string) => store!.transaction((tx) => tx.meta.set(key, value));
+  const get = (key: string) => store!.snapshot((r) => r.meta.get(key));
+  await set('before', 'kept');
 
   const filler = fillDisk(fs.dir);
   // Once the WAL cannot grow, a group's COMMIT is refused. A group written into room the WAL
@@ -41,14 +43,10 @@ test('a commit group the disk refuses fails every member, changes nothing, and t
   let refused: { members: string[]; errors: unknown[] } | undefined;
   for (let round = 0; round < 500 && !refused; round++) {
     const members = [0, 1, 2].map((i) => `r${round}m${i}`);
-    const steps = members.map((key) => store!.grouped(() => store!.meta.set(key, 'x'.repeat(2000))));
-    expect(new Set(steps.map((s) => s.committed)).size).toBe(1); // one group
-    const outcome = await steps[0]!.committed.then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    if (outcome === undefined) acknowledged.push(...members);
-    else refused = { members, errors: await Promise.all(steps.map((s) => s.committed.then(() => 'acknowledged', (err: unknown) => err))) };
+    // Started in one turn: one group, committed (or refused) together.
+    const outcomes = await Promise.all(members.map((key) => set(key, 'x'.repeat(2000)).then(() => 'acknowledged', (err: unknown) => err)));
+    if (outcomes.every((o) => o === 'acknowledged')) acknowledged.push(...members);
+    else refused = { members, errors: outcomes };
   }
   expect(refused, 'no commit was refused on a full disk').toBeDefined();
   for (const err of refused!.errors) {
@@ -60,18 +58,16 @@ test('a commit group the disk refuses fails every member, changes nothing, and t
     expect(e.message).toContain(`disk full: the file system mounted at ${fs.dir} (holding ${file})`);
   }
   // Nothing of the refused group is visible, to this connection or another; the rest is.
-  for (const key of refused!.members) expect([seen(key), store.meta.get(key) ?? null]).toEqual([null, null]);
+  for (const key of refused!.members) expect([seen(key), (await get(key)) ?? null]).toEqual([null, null]);
   for (const key of acknowledged) expect(seen(key)).toBe('x'.repeat(2000));
-  expect(store.pendingCommit()).toBeUndefined();
-  // Reads still answer, and a plain transaction is refused the same way.
-  expect(store.snapshot(() => store!.meta.get('before'))).toBe('kept');
-  expect(() => store!.transaction(() => store!.meta.set('plain', 'x'.repeat(20_000)))).toThrow(StoreUnavailableError);
+  // Reads still answer, and a transaction alone is refused the same way.
+  expect(await get('before')).toBe('kept');
+  await expect(set('plain', 'x'.repeat(20_000))).rejects.toThrow(StoreUnavailableError);
   expect(states).toEqual([{ writable: false, reason: 'disk_full' }]); // said once, not per refusal
 
   freeDisk(filler);
   // The connection is out of the failed transaction: the very same writes now commit.
-  const again = refused!.members.map((key) => store!.grouped(() => store!.meta.set(key, 'again')));
-  await again[0]!.committed;
+  await Promise.all(refused!.members.map((key) => set(key, 'again')));
   for (const key of refused!.members) expect(seen(key)).toBe('again');
   expect(seen('before')).toBe('kept');
   expect(states).toEqual([{ writable: false, reason: 'disk_full' }, { writable: true, refused: expect.any(Number) }]);
@@ -79,7 +75,7 @@ test('a commit group the disk refuses fails every member, changes nothing, and t
   expect(reader.pragma('integrity_check', { simple: true })).toBe('ok');
   reader.close();
   reader = undefined;
-  store.close();
+  await store.close();
   store = undefined;
   const reopened = new Database(file, { readonly: true });
   expect(reopened.prepare('SELECT count(*) FROM meta WHERE key LIKE ?').pluck().get('r%')).toBe(acknowledged.length + refused!.members.length);

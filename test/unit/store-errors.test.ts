@@ -9,7 +9,6 @@ import { METHODS } from '../../src/methods/table.js';
 import { WaitQueue } from '../../src/methods/wait-queue.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { StoreUnavailableError } from '../../src/store/store.js';
-import { ManualClock } from '../../src/util/clock.js';
 import { migrationsDir } from '../helpers/temp-store.js';
 import { tempRoot } from '../helpers/test-server.js';
 
@@ -18,14 +17,14 @@ function busyStore() {
   const file = join(root, 'decapod.db');
   const store = openSqliteStore(file, { migrationsDir: migrationsDir(), busyTimeoutMs: 20 });
   const other = new Database(file);
-  onTestFinished(() => {
+  onTestFinished(async () => {
     if (other.inTransaction) other.exec('ROLLBACK');
     other.close();
-    store.close();
+    await store.close();
   });
   const ctx: MethodContext = {
     store,
-    clock: new ManualClock(),
+    host: 'test-host',
     root,
     gates: () => ({ gates: new Map() }) as unknown as ReturnType<MethodContext['gates']>,
     scratchStore: () => openSqliteStore(':memory:', { migrationsDir: migrationsDir() }),
@@ -41,21 +40,17 @@ function busyStore() {
 test('a write lock held elsewhere is a StoreUnavailableError (busy), and the dispatcher answers BUSY, writing nothing', async () => {
   const { store, other, ctx } = busyStore();
   other.exec('BEGIN IMMEDIATE');
-  expect(() => store.transaction(() => store.meta.set('k', 'v'))).toThrow(StoreUnavailableError);
-  let grouped: unknown;
-  try {
-    store.grouped(() => store.meta.set('k', 'v'));
-  } catch (err) {
-    grouped = err;
-  }
-  expect(grouped).toMatchObject({ name: 'StoreUnavailableError', reason: 'busy', retryAfterMs: 100 });
+  const refused = await store.transaction((tx) => tx.meta.set('k', 'v')).catch((err: unknown) => err);
+  expect(refused).toBeInstanceOf(StoreUnavailableError);
+  expect(refused).toMatchObject({ name: 'StoreUnavailableError', reason: 'busy', retryAfterMs: 100 });
 
   const out = await createDispatcher(METHODS)(ctx, 'lease.grant', { agent: 'a' });
   expect(out.ok).toBe(false);
   expect(!out.ok && out.error.toJSON()).toEqual({ code: -32001, message: 'storage is busy; retry shortly', data: { code: 'BUSY', retry_after_ms: 100 } });
   other.exec('ROLLBACK');
-  expect(store.events.count()).toBe(0);
+  const events = () => store.snapshot((r) => r.events.count());
+  expect(await events()).toBe(0);
   const ok = await createDispatcher(METHODS)(ctx, 'lease.grant', { agent: 'a' });
   expect(ok.ok).toBe(true);
-  expect(store.events.count()).toBe(1);
+  expect(await events()).toBe(1);
 });

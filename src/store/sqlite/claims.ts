@@ -1,7 +1,11 @@
 import type Database from 'better-sqlite3';
-import type { ClaimQuery, ClaimRow, ClaimStore } from '../store.js';
+import type { Candidate, ClaimQuery, ClaimView, ClaimWrites } from '../store.js';
+import type { Sync } from './resolved.js';
+import { claimIn, claimOut } from './rows.js';
 
-export interface SqliteClaimStore extends ClaimStore {
+type Raw = Record<string, unknown>;
+
+export interface SqliteClaims extends Sync<ClaimWrites> {
   /**
    * countActive(now), and until when that count holds if nothing is written: the earliest
    * deadline among the claims it counts (null when it counts none).
@@ -13,45 +17,70 @@ export interface SqliteClaimStore extends ClaimStore {
 export const LIVE_CLAIM = `c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now)
   AND EXISTS (SELECT 1 FROM leases l WHERE l.lease_id = c.lease_id AND l.state = 'active' AND l.expires_at > @now)`;
 
+/** The claim's columns with its lease's state (ClaimView), from `c` joined with its lease `l`. */
+const VIEW = 'c.*, l.state AS lease_state, l.expires_at AS lease_expires_at, l.ended_at AS lease_ended_at';
+/** `c` joined with its live lease `l`, live itself at @now. */
+const LIVE_JOIN = `JOIN leases l ON l.lease_id = c.lease_id
+  WHERE c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now) AND l.state = 'active' AND l.expires_at > @now`;
+
 /**
- * Live claim patterns whose prefix is an ancestor-or-equal of a prefix (@ancestors, a JSON array)
- * or lies strictly under it: two index lookups, never a scan of every claim
+ * For every static prefix of a request at once: the live claim patterns whose prefix is an
+ * ancestor-or-equal of it (@ancestors: JSON [[i, prefix], …]) or lies strictly under it (@ranges:
+ * JSON [[i, lo, hi], …]). Index lookups per prefix, never a scan of every claim
  * (test/unit/claim-index.test.ts checks the query plans).
  */
-const candidatesSql = (under: string) => `WITH hits(claim_id, pattern) AS (
-    SELECT claim_id, pattern FROM claim_paths WHERE prefix IN (SELECT value FROM json_each(@ancestors))
+export const CANDIDATES_SQL = `WITH
+  anc(i, prefix) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(@ancestors)),
+  rng(i, lo, hi) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(@ranges)),
+  hits(i, claim_id, pattern) AS (
+    SELECT anc.i, cp.claim_id, cp.pattern FROM anc CROSS JOIN claim_paths cp ON cp.prefix = anc.prefix
     UNION ALL
-    SELECT claim_id, pattern FROM claim_paths ${under})
-  SELECT c.*, h.pattern AS matched_pattern FROM hits h JOIN claims c ON c.id = h.claim_id
-  WHERE ${LIVE_CLAIM} ORDER BY c.fence`;
-
-/** Under a non-empty prefix `p`: `p/…`, the range (@lo, @hi) = (`p/`, `p0`). */
-export const CANDIDATES_SQL = candidatesSql('WHERE prefix > @lo AND prefix < @hi');
+    SELECT rng.i, cp.claim_id, cp.pattern FROM rng CROSS JOIN claim_paths cp ON cp.prefix > rng.lo AND cp.prefix < rng.hi)
+  SELECT h.i AS cand_of, h.pattern AS cand_pattern, ${VIEW} FROM hits h CROSS JOIN claims c ON c.id = h.claim_id ${LIVE_JOIN}
+  ORDER BY c.fence`;
 
 /**
- * Under the empty prefix: every non-empty prefix, with no upper bound. No string bounds them
+ * Under the empty prefix: every live claim pattern, with no upper bound. No string bounds them
  * all: SQLite compares TEXT as UTF-8 bytes, and a bound of U+10FFFF missed every prefix that
  * starts with U+10FFFF (issue 10). Without a bound the planner would rather walk every claim ever
  * made by fence and look its patterns up; the index hint keeps it on the live patterns' index.
  */
-export const CANDIDATES_UNDER_ROOT_SQL = candidatesSql("INDEXED BY claim_paths_prefix WHERE prefix > ''");
+export const CANDIDATES_UNDER_ROOT_SQL = `SELECT cp.pattern AS cand_pattern, ${VIEW}
+  FROM claim_paths cp INDEXED BY claim_paths_prefix CROSS JOIN claims c ON c.id = cp.claim_id ${LIVE_JOIN.replace('WHERE', "WHERE cp.prefix >= '' AND")}
+  ORDER BY c.fence`;
 
-export function sqliteClaims(db: Database.Database, nextFence: () => number): SqliteClaimStore {
+/** The ancestors of a static prefix, itself included: '' then each leading run of segments. */
+function ancestorsOf(prefix: string): string[] {
+  const out = [''];
+  if (prefix === '') return out;
+  let at = prefix.indexOf('/');
+  while (at !== -1) {
+    out.push(prefix.slice(0, at));
+    at = prefix.indexOf('/', at + 1);
+  }
+  out.push(prefix);
+  return out;
+}
+
+export function sqliteClaims(db: Database.Database): SqliteClaims {
   const q = {
     insert: db.prepare(`INSERT INTO claims (id, lease_id, agent, task_id, mode, fence, state, paths, ttl_ms, reason,
       acquired_at, renewed_at, expires_at, ended_at, end_reason) VALUES (@id, @lease_id, @agent, @task_id, @mode,
       @fence, @state, @paths, @ttl_ms, @reason, @acquired_at, @renewed_at, @expires_at, @ended_at, @end_reason)`),
     insertPath: db.prepare('INSERT OR IGNORE INTO claim_paths (claim_id, pattern, prefix) VALUES (?, ?, ?)'),
     deletePaths: db.prepare('DELETE FROM claim_paths WHERE claim_id = ?'),
-    byId: db.prepare('SELECT * FROM claims WHERE id = ?'),
+    byId: db.prepare(`SELECT ${VIEW} FROM claims c LEFT JOIN leases l ON l.lease_id = c.lease_id WHERE c.id = ?`),
     // One statement per combination of filters given, each prepared once: an `(@x IS NULL OR …)`
     // form would keep SQLite from using the lease and task indexes, scanning every claim ever made.
     live: liveStatements(db),
-    liveForTask: db.prepare(`SELECT c.* FROM claims c WHERE c.task_id = @task AND ${LIVE_CLAIM} LIMIT 1`),
+    liveForTasks: db.prepare(`SELECT ${VIEW} FROM json_each(@tasks) j CROSS JOIN claims c INDEXED BY claims_active_task
+      ON c.task_id = j.value ${LIVE_JOIN} ORDER BY c.fence`),
     candidates: db.prepare(CANDIDATES_SQL),
     candidatesUnderRoot: db.prepare(CANDIDATES_UNDER_ROOT_SQL),
-    activeOfLease: db.prepare("SELECT * FROM claims WHERE lease_id = ? AND state = 'active' ORDER BY fence"),
-    due: db.prepare("SELECT * FROM claims WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at"),
+    activeOfLeases: db.prepare(`SELECT ${VIEW} FROM json_each(?) j CROSS JOIN claims c INDEXED BY claims_active_lease
+      ON c.lease_id = j.value LEFT JOIN leases l ON l.lease_id = c.lease_id WHERE c.state = 'active' ORDER BY c.fence`),
+    due: db.prepare(`SELECT ${VIEW} FROM claims c LEFT JOIN leases l ON l.lease_id = c.lease_id
+      WHERE c.state = 'active' AND c.expires_at IS NOT NULL AND c.expires_at <= ? ORDER BY c.expires_at`),
     setPaths: db.prepare('UPDATE claims SET paths = ? WHERE id = ?'),
     renew: db.prepare('UPDATE claims SET renewed_at = ?, expires_at = ? WHERE id = ?'),
     end: db.prepare('UPDATE claims SET state = ?, ended_at = ?, end_reason = ? WHERE id = ?'),
@@ -65,41 +94,63 @@ export function sqliteClaims(db: Database.Database, nextFence: () => number): Sq
       FROM claims c INDEXED BY claims_active_lease JOIN leases l ON l.lease_id = c.lease_id
       WHERE c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now) AND l.state = 'active' AND l.expires_at > @now`),
   };
+  const views = (rows: unknown[]) => (rows as Raw[]).map((r) => claimOut(r)!);
+  const candidateOf = (of: number, raw: Raw): Candidate => {
+    const { cand_of: _i, cand_pattern, ...claim } = raw;
+    return { of, claim: claimOut(claim)!, pattern: cand_pattern as string };
+  };
+  const addPaths = (id: string, patterns: readonly { pattern: string; prefix: string }[]) => {
+    for (const p of patterns) q.insertPath.run(id, p.pattern, p.prefix);
+  };
   return {
-    nextFence,
     insert: (row, patterns) => {
-      q.insert.run(row);
-      for (const p of patterns) q.insertPath.run(row.id, p.pattern, p.prefix);
+      q.insert.run(claimIn(row));
+      addPaths(row.id, patterns);
     },
     setPaths: (id, paths, patterns) => {
-      q.setPaths.run(paths, id);
+      q.setPaths.run(JSON.stringify(paths), id);
       q.deletePaths.run(id);
-      for (const p of patterns) q.insertPath.run(id, p.pattern, p.prefix);
+      addPaths(id, patterns);
     },
-    byId: (id) => q.byId.get(id) as ClaimRow | undefined,
+    byId: (id) => claimOut(q.byId.get(id) as Raw | undefined),
     live: (query: ClaimQuery) => {
       const params: Record<string, unknown> = { now: query.now };
       let key = 0;
       if (query.agent !== undefined) (params.agent = query.agent), (key |= 1);
       if (query.task !== undefined) (params.task = query.task), (key |= 2);
       if (query.lease_id !== undefined) (params.lease_id = query.lease_id), (key |= 4);
-      return q.live[key]!.all(params) as ClaimRow[];
+      return views(q.live[key]!.all(params));
     },
-    liveForTask: (task, now) => q.liveForTask.get({ task, now }) as ClaimRow | undefined,
-    candidates: (prefix, now) => {
-      const segments = prefix === '' ? [] : prefix.split('/');
-      const ancestors = [''];
-      for (let i = 1; i <= segments.length; i++) ancestors.push(segments.slice(0, i).join('/'));
-      // Under 'a/b' is 'a/b/…': '0' is the byte right after '/', in UTF-8 as in UTF-16, so the
-      // range holds exactly the strings that continue 'a/b' with '/', whatever follows.
-      const rows =
-        prefix === ''
-          ? q.candidatesUnderRoot.all({ ancestors: JSON.stringify(ancestors), now })
-          : q.candidates.all({ ancestors: JSON.stringify(ancestors), lo: `${prefix}/`, hi: `${prefix}0`, now });
-      return (rows as (ClaimRow & { matched_pattern: string })[]).map(({ matched_pattern, ...claim }) => ({ claim, pattern: matched_pattern }));
+    liveForTasks: (taskIds, now) => {
+      const out = new Map<string, ClaimView>();
+      if (taskIds.length === 0) return out;
+      for (const c of views(q.liveForTasks.all({ tasks: JSON.stringify(taskIds), now }))) if (!out.has(c.task_id!)) out.set(c.task_id!, c);
+      return out;
     },
-    activeOfLease: (leaseId) => q.activeOfLease.all(leaseId) as ClaimRow[],
-    dueForExpiry: (now) => q.due.all(now) as ClaimRow[],
+    candidates: (prefixes, now) => {
+      const out: Candidate[] = [];
+      const roots: number[] = [];
+      const ancestors: [number, string][] = [];
+      const ranges: [number, string, string][] = [];
+      prefixes.forEach((prefix, i) => {
+        if (prefix === '') return void roots.push(i);
+        for (const a of ancestorsOf(prefix)) ancestors.push([i, a]);
+        // Under 'a/b' is 'a/b/…': '0' is the byte right after '/', in UTF-8 as in UTF-16, so the
+        // range holds exactly the strings that continue 'a/b' with '/', whatever follows.
+        ranges.push([i, `${prefix}/`, `${prefix}0`]);
+      });
+      if (roots.length > 0) {
+        for (const raw of q.candidatesUnderRoot.all({ now }) as Raw[]) for (const i of roots) out.push(candidateOf(i, raw));
+      }
+      if (ranges.length > 0) {
+        for (const raw of q.candidates.all({ ancestors: JSON.stringify(ancestors), ranges: JSON.stringify(ranges), now }) as Raw[]) {
+          out.push(candidateOf(raw.cand_of as number, raw));
+        }
+      }
+      return out;
+    },
+    activeOfLeases: (leaseIds) => (leaseIds.length === 0 ? [] : views(q.activeOfLeases.all(JSON.stringify(leaseIds)))),
+    dueForExpiry: (now) => views(q.due.all(now)),
     renew: (id, renewedAt, expiresAt) => void q.renew.run(renewedAt, expiresAt, id),
     end: (id, state, endedAt, reason) => {
       q.end.run(state, endedAt, reason, id);
@@ -123,7 +174,7 @@ function liveStatements(db: Database.Database): Database.Statement[] {
     db.prepare(
       // Without a lease or task to look up, walk the partial index of active claims: ended claims
       // (kept for days) are never read.
-      `SELECT c.* FROM claims c ${key & 6 ? '' : 'INDEXED BY claims_active_lease '}WHERE ${LIVE_CLAIM}` +
+      `SELECT ${VIEW} FROM claims c ${key & 6 ? '' : 'INDEXED BY claims_active_lease '}${LIVE_JOIN}` +
         (key & 1 ? ' AND c.agent = @agent' : '') +
         (key & 2 ? ' AND c.task_id = @task' : '') +
         (key & 4 ? ' AND c.lease_id = @lease_id' : '') +

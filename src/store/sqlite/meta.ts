@@ -1,22 +1,14 @@
 import type Database from 'better-sqlite3';
-import type { IdempotencyRow, IdempotencyStore, MetaStore } from '../store.js';
+import type { IdempotencyRow, IdempotencyWrites, MetaWrites } from '../store.js';
+import type { Sync } from './resolved.js';
 
-export function sqliteMeta(db: Database.Database): MetaStore {
+export function sqliteMeta(db: Database.Database): Sync<MetaWrites> {
   const get = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
   const set = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
   return { get: (key) => get.get(key) as string | undefined, set: (key, value) => void set.run(key, value) };
 }
 
-/** A counter kept in `meta`: read, add one, write back, inside the caller's transaction. */
-export function metaCounter(meta: MetaStore, key: string): () => number {
-  return () => {
-    const next = Number(meta.get(key) ?? '0') + 1;
-    meta.set(key, String(next));
-    return next;
-  };
-}
-
-export function sqliteIdempotency(db: Database.Database): IdempotencyStore {
+export function sqliteIdempotency(db: Database.Database): Sync<IdempotencyWrites> {
   const q = {
     get: db.prepare('SELECT * FROM idempotency WHERE key_hash = ?'),
     put: db.prepare(`INSERT INTO idempotency (key_hash, method, params_hash, response, created_at)

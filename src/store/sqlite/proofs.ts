@@ -1,7 +1,11 @@
 import type Database from 'better-sqlite3';
-import type { ProofRow, ProofStore } from '../store.js';
+import type { ProofWrites, StateDump } from '../store.js';
+import type { Sync } from './resolved.js';
+import { proofIn, proofOut } from './rows.js';
 
-export function sqliteProofs(db: Database.Database): ProofStore {
+type Raw = Record<string, unknown>;
+
+export function sqliteProofs(db: Database.Database): Sync<ProofWrites> & { maxSeq(): number } {
   const q = {
     maxSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM proofs').pluck(),
     insert: db.prepare(`INSERT INTO proofs (id, seq, task_id, gate, claim_id, fence, passed, exit_code, timed_out,
@@ -12,14 +16,21 @@ export function sqliteProofs(db: Database.Database): ProofStore {
       @created_at, @hash)`),
     byId: db.prepare('SELECT * FROM proofs WHERE id = ?'),
     ofTask: db.prepare('SELECT * FROM proofs WHERE task_id = ? ORDER BY seq'),
-    latest: db.prepare('SELECT * FROM proofs WHERE task_id = ? AND gate = ? ORDER BY seq DESC LIMIT 1'),
+    // The newest per gate: SQLite's bare-column rule picks the row holding max(seq) of each group.
+    latestPerGate: db.prepare('SELECT *, max(seq) AS newest FROM proofs WHERE task_id = ? GROUP BY gate'),
   };
   return {
-    nextSeq: () => (q.maxSeq.get() as number) + 1,
-    insert: (row) => void q.insert.run(row),
-    byId: (id) => q.byId.get(id) as ProofRow | undefined,
-    ofTask: (taskId) => q.ofTask.all(taskId) as ProofRow[],
-    latest: (taskId, gate) => q.latest.get(taskId, gate) as ProofRow | undefined,
+    maxSeq: () => q.maxSeq.get() as number,
+    insert: (row) => void q.insert.run(proofIn(row)),
+    byId: (id) => proofOut(q.byId.get(id) as Raw | undefined),
+    ofTask: (taskId) => (q.ofTask.all(taskId) as Raw[]).map((r) => proofOut(r)!),
+    latestPerGate: (taskId) =>
+      new Map(
+        (q.latestPerGate.all(taskId) as Raw[]).map(({ newest: _n, ...r }) => {
+          const row = proofOut(r)!;
+          return [row.gate, row] as const;
+        }),
+      ),
   };
 }
 
@@ -34,7 +45,7 @@ export const STATE_TABLES: Record<string, string> = {
   proofs: 'id',
 };
 
-export function sqliteDump(db: Database.Database): () => Record<string, Record<string, unknown>[]> {
+export function sqliteDump(db: Database.Database): () => StateDump {
   const stmts = Object.entries(STATE_TABLES).map(([t, key]) => [t, db.prepare(`SELECT * FROM ${t} ORDER BY ${key}`)] as const);
   return () => Object.fromEntries(stmts.map(([t, s]) => [t, s.all() as Record<string, unknown>[]]));
 }

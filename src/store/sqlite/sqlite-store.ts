@@ -1,26 +1,55 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreUnavailableError, type Store } from '../store.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import {
+  StoreUnavailableError,
+  type ChainHead,
+  type ClaimWrites,
+  type Counter,
+  type EventRow,
+  type EventWrites,
+  type IdempotencyWrites,
+  type LeaseWrites,
+  type MetaWrites,
+  type ProofWrites,
+  type Reader,
+  type Store,
+  type TaskWrites,
+  type Tx,
+} from '../store.js';
 import { sqliteClaims } from './claims.js';
 import { sqliteEvents } from './events.js';
 import { sqliteLeases } from './leases.js';
-import { metaCounter, sqliteIdempotency, sqliteMeta } from './meta.js';
-import { sqliteDump, sqliteProofs } from './proofs.js';
-import { sqliteTasks } from './tasks.js';
+import { sqliteIdempotency, sqliteMeta } from './meta.js';
 import { loadMigrations, migrate } from './migrate.js';
+import { sqliteDump, sqliteProofs } from './proofs.js';
+import { resolved } from './resolved.js';
 import { storeErrorOf, translated } from './sqlite-errors.js';
+import { sqliteTasks } from './tasks.js';
+import { Turns } from './turns.js';
 
 export type Durability = 'full' | 'normal';
 
 /** How long a snapshot's cached reads may miss a commit made by another connection to the file. */
 const OTHER_WRITERS_MS = 20;
 
+/** The key the fence counter is kept under in `meta` (since migration 002). */
+const FENCE_KEY = 'fence';
+
 export interface SqliteStoreOptions {
   /** WAL with synchronous=FULL keeps acknowledged writes across power loss; NORMAL only across crashes. */
   durability?: Durability;
   busyTimeoutMs?: number;
   migrationsDir: string;
+  /** what `now` is read from: the server's clock, or a test's */
+  clock?: Clock;
+  /**
+   * Fail any transaction or snapshot body that yielded to the event loop (awaited real I/O, a
+   * timer) instead of only this store's settled answers. On by default under DECAPOD_STRICT_TX=1,
+   * which the test suite sets: "no await splits a check from its write" is then checked.
+   */
+  strictBodies?: boolean;
   /**
    * Told when writes start being refused for a reason that needs someone to act (a full disk),
    * and once a write commits again, with how many were refused meanwhile. Once per change.
@@ -28,27 +57,27 @@ export interface SqliteStoreOptions {
   onWriteState?: (state: { writable: false; error: StoreUnavailableError } | { writable: true; refused: number }) => void;
 }
 
-/**
- * Group commit, offered by the SQLite store beyond the store contract. Mutations that arrive
- * together share one SQLite transaction, each in its own savepoint (a failing one rolls back alone),
- * and the transaction commits once, on the next turn of the event loop: with synchronous=FULL that
- * is one fsync for the whole group instead of one per mutation. Callers answer only after
- * `committed` resolves, so nothing is acknowledged before it is durable.
- */
-export interface GroupCommit {
-  /** Runs `fn` as one atomic step of the open group (opening one if needed). Throws what `fn` throws. */
-  grouped<T>(fn: () => T): { value: T; committed: Promise<void> };
-  /** While a group is open: a promise that settles once it has committed (or failed); else undefined. */
-  pendingCommit(): Promise<void> | undefined;
-  /**
-   * Runs a read-only `fn` in one read transaction: one consistent snapshot, and one lock taken
-   * instead of one per statement. Inside an open transaction it just runs `fn`.
-   */
-  snapshot<T>(fn: () => T): T;
+interface Group {
+  committed: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  members: number;
+  wroteRows: boolean;
 }
 
-/** The SQLite implementation of the store contract. Every statement is prepared once, at open. */
-export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store & GroupCommit {
+type BodyOutcome<T> = { ok: true; value: T; committed: Promise<void> } | { ok: false; error: unknown; committed?: Promise<void> };
+
+/**
+ * The SQLite implementation of the store contract (docs/architecture.md). Every statement is
+ * prepared once, at open, and answers synchronously; the contract's promises are settled ones.
+ *
+ * Group commit: transactions that arrive together share one SQLite transaction, each body in its
+ * own savepoint (a failing one rolls back alone), and the group commits once, on the next turn
+ * of the event loop: with synchronous=FULL, one fsync for the whole group instead of one each.
+ * A transaction resolves only once its group has committed, so nothing is acknowledged before it
+ * is durable. Bodies take turns (a FIFO mutex): two never interleave on the connection.
+ */
+export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
   mkdirSync(dirname(file), { recursive: true });
   // A start on a full disk fails here, saying so (storeErrorOf), rather than somewhere later.
   const db = translated(file, () => new Database(file));
@@ -65,16 +94,26 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
     db.close();
     throw err;
   }
+  const clock = opts.clock ?? systemClock;
+  const strict = opts.strictBodies ?? process.env.DECAPOD_STRICT_TX === '1';
 
   const meta = sqliteMeta(db);
   const leases = sqliteLeases(db);
   const events = sqliteEvents(db);
   const tasks = sqliteTasks(db);
-  const claims = sqliteClaims(db, metaCounter(meta, 'fence'));
-  const begin = db.prepare('BEGIN IMMEDIATE');
-  const commit = db.prepare('COMMIT');
-  const rollback = db.prepare('ROLLBACK');
-  const beginRead = db.prepare('BEGIN');
+  const claims = sqliteClaims(db);
+  const proofs = sqliteProofs(db);
+  const idempotency = sqliteIdempotency(db);
+  const dump = sqliteDump(db);
+  const stmt = {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+    beginRead: db.prepare('BEGIN'),
+    savepoint: db.prepare('SAVEPOINT body'),
+    release: db.prepare('RELEASE body'),
+    rollbackTo: db.prepare('ROLLBACK TO body'),
+  };
   // What a snapshot's cached reads are keyed on: every change made through this connection, and
   // commits by other connections (none in normal operation: one server per root), looked for at
   // most every OTHER_WRITERS_MS because that pragma costs more than the reads it saves.
@@ -102,9 +141,63 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
     journal_mode: String(db.pragma('journal_mode', { simple: true })),
     synchronous: (['off', 'normal', 'full', 'extra'] as const)[Number(db.pragma('synchronous', { simple: true }))]!,
   };
-  let group:
-    | { committed: Promise<void>; resolve: () => void; reject: (err: unknown) => void; members: number; wroteRows: boolean }
-    | undefined;
+
+  // The repositories as the contract hands them out. What server.status reads is cached between
+  // writes (see snapshot): a status poll then costs almost no SQLite work. Rows handed out from
+  // the cache are frozen, so no caller can change them.
+  const repos = {
+    meta: resolved<MetaWrites>(meta),
+    events: resolved<EventWrites>({ ...events, count: () => cached('events.count', events.count) }, ['all']),
+    leases: resolved<LeaseWrites>({ ...leases, list: () => cached('leases.list', () => leases.list().map((r) => Object.freeze(r))).slice() }),
+    idempotency: resolved<IdempotencyWrites>(idempotency),
+    tasks: resolved<TaskWrites>({ ...tasks, countByStatus: () => ({ ...cached('tasks.countByStatus', tasks.countByStatus) }) }),
+    claims: resolved<ClaimWrites>({
+      ...claims,
+      countActive: (now: number) => cached('claims.countActive', () => claims.countActiveUntil(now), { now, until: (v) => v.until }).count,
+    }),
+    proofs: resolved<ProofWrites>(proofs),
+  };
+  const dumpState = () => Promise.resolve(dump());
+  const reader = (now: number): Reader => ({ now, ...repos, dump: dumpState });
+
+  /** A transaction's handle: its instant, and the head and counters it owns (read once, lazily for counters). */
+  const newTx = (): { tx: Tx; flush: () => void } => {
+    let head: ChainHead = events.head();
+    const now = Math.max(clock.now(), head.at); // never before the last event: the log's times only grow
+    const counters = new Map<Counter, number>();
+    const next = (counter: Counter): number => {
+      let last = counters.get(counter);
+      if (last === undefined) {
+        last = counter === 'fence' ? Number(meta.get(FENCE_KEY) ?? '0') : counter === 'task' ? tasks.maxSeq() : proofs.maxSeq();
+      }
+      counters.set(counter, ++last);
+      return last;
+    };
+    const append = (row: EventRow): void => {
+      if (row.seq !== head.seq + 1 || row.prev_hash !== head.hash) {
+        throw new Error(`event ${row.seq} does not follow the transaction's head (seq ${head.seq})`);
+      }
+      events.append(row);
+      head = { seq: row.seq, hash: row.hash, at: row.at };
+    };
+    const tx: Tx = {
+      now,
+      ...repos,
+      dump: dumpState,
+      events: { ...repos.events, append: (row) => settle(() => append(row)) },
+      head: () => head,
+      next: (counter) => settle(() => next(counter)),
+    };
+    // Fence ids and proof/task ids are derived from their rows for tasks and proofs; the fence
+    // counter is the one that must be stored (it only grows, even past deleted claims).
+    const flush = () => {
+      const fence = counters.get('fence');
+      if (fence !== undefined) meta.set(FENCE_KEY, String(fence));
+    };
+    return { tx, flush };
+  };
+
+  let group: Group | undefined;
   // Why SQLite rolled the open group back under us (an I/O error, a full disk), if it did.
   let rolledBackBy: unknown;
 
@@ -125,24 +218,24 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
   /**
    * Commits the open group, if any; on failure rolls it back and fails every member, so none of
    * them is acknowledged. The connection is then out of any transaction: the next write begins anew.
+   * Runs in its own turn, so never in the middle of a body.
    */
-  const commitGroup = (): unknown => {
+  const commitGroup = (): void => {
     const g = group;
-    if (!g) return undefined;
+    if (!g) return;
     group = undefined;
     try {
       // Some errors (I/O, disk full) make SQLite roll the whole transaction back by itself.
       if (!db.inTransaction) throw rolledBackBy ?? new Error('storage rolled back the write group');
-      commit.run();
+      stmt.commit.run();
       g.resolve();
       wrote(undefined, g.members, g.wroteRows);
-      return undefined;
     } catch (raw) {
       // A COMMIT refused with SQLITE_FULL rolls the transaction back by itself (seen on tmpfs, WAL);
       // should one ever stay open, undo it, or the next BEGIN would fail.
       if (db.inTransaction) {
         try {
-          rollback.run();
+          stmt.rollback.run();
         } catch {
           // the connection already rolled it back
         }
@@ -150,100 +243,137 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store &
       const err = storeErrorOf(raw, file);
       g.reject(err);
       wrote(err, g.members);
-      return err;
     } finally {
       rolledBackBy = undefined;
     }
   };
 
-  const grouped = <T>(fn: () => T): { value: T; committed: Promise<void> } => {
+  /** Flags a body still running when the event loop turns: it awaited something real. */
+  const strayWatch = (what: string): { strayed(): Error | undefined; done(): void } => {
+    if (!strict) return { strayed: () => undefined, done: () => {} };
+    let running = true;
+    let strayed = false;
+    setImmediate(() => void (strayed = running));
+    return {
+      strayed: () => (strayed ? new Error(`a SQLite ${what} body awaited real I/O or a timer: it must await only the store (docs/architecture.md)`) : undefined),
+      done: () => void (running = false),
+    };
+  };
+
+  /** One body as one savepoint of the open group (opening one if needed). Runs in its turn. */
+  const runInGroup = async <T>(body: (tx: Tx) => Promise<T>): Promise<BodyOutcome<T>> => {
     if (group && !db.inTransaction) commitGroup(); // rolled back under it: fail that group, start anew
     if (!group) {
-      translated(file, () => begin.run());
+      try {
+        stmt.begin.run();
+      } catch (raw) {
+        const error = storeErrorOf(raw, file);
+        wrote(error);
+        return { ok: false, error };
+      }
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
       const committed = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      committed.catch(() => {}); // a member that threw before awaiting it must not leave it unhandled
+      committed.catch(() => {}); // a member that failed before awaiting it must not leave it unhandled
       group = { committed, resolve, reject, members: 0, wroteRows: false };
-      setImmediate(commitGroup);
+      setImmediate(() => void turns.run(commitGroup));
     }
     const g = group;
     g.members++;
+    const watch = strayWatch('transaction');
     try {
-      // Inside an open transaction better-sqlite3 runs this as a savepoint: all of fn or none of it.
+      stmt.savepoint.run();
       const before = totalChanges.get() as number;
-      const value = db.transaction(fn)();
+      const { tx, flush } = newTx();
+      const value = await body(tx);
+      watch.done();
+      const stray = watch.strayed();
+      if (stray) throw stray;
+      flush();
+      stmt.release.run();
       if ((totalChanges.get() as number) !== before) g.wroteRows = true;
-      return { value, committed: g.committed };
+      return { ok: true, value, committed: g.committed };
     } catch (raw) {
-      const err = storeErrorOf(raw, file);
+      watch.done();
+      const error = storeErrorOf(raw, file);
+      if (db.inTransaction) {
+        try {
+          stmt.rollbackTo.run();
+          stmt.release.run();
+        } catch {
+          // the savepoint is gone with the whole transaction: handled just below
+        }
+      }
       if (!db.inTransaction) {
         // SQLite rolled the whole group back, earlier members too: fail them all now, saying why.
-        rolledBackBy = err;
+        rolledBackBy = error;
         commitGroup();
       } else {
-        wrote(err);
+        wrote(error);
       }
-      throw err;
+      return { ok: false, error, committed: g.committed };
     }
   };
 
+  const turns = new Turns();
+  let closed = false;
+  const RETRY = Symbol('retry');
+
   return {
-    meta,
-    // What server.status reads, cached between writes (see snapshot): a status poll then costs
-    // almost no SQLite work. Rows handed out from the cache are frozen, so no caller can change them.
-    events: { ...events, count: () => cached('events.count', events.count) },
-    leases: { ...leases, list: () => cached('leases.list', () => leases.list().map((r) => Object.freeze(r))).slice() },
-    idempotency: sqliteIdempotency(db),
-    tasks: { ...tasks, countByStatus: () => ({ ...cached('tasks.countByStatus', tasks.countByStatus) }) },
-    claims: {
-      ...claims,
-      countActive: (now) =>
-        cached('claims.countActive', () => claims.countActiveUntil(now), { now, until: (v) => v.until }).count,
-    },
-    proofs: sqliteProofs(db),
-    dump: sqliteDump(db),
-    transaction: (fn) => {
-      if (group && !db.inTransaction) commitGroup();
-      if (!group) {
-        try {
-          const before = totalChanges.get() as number;
-          const value = db.transaction(fn).immediate();
-          wrote(undefined, 1, (totalChanges.get() as number) !== before);
-          return value;
-        } catch (raw) {
-          const err = storeErrorOf(raw, file);
-          wrote(err);
-          throw err;
-        }
+    clock,
+    transaction: async (body, txOpts) => {
+      const out = await turns.run(() => runInGroup(body), txOpts?.ahead === true);
+      if (out.ok) {
+        await out.committed;
+        return out.value;
       }
-      // A group is open: join it, then commit it now, so this returns only once fn is committed.
-      const value = grouped(fn).value;
-      const failed = commitGroup();
-      if (failed !== undefined) throw failed;
-      return value;
+      // What the body judged against is answered only once that state is durable.
+      if (out.committed) await out.committed.catch(() => {});
+      throw out.error;
     },
-    grouped,
-    pendingCommit: () => group?.committed,
-    snapshot: (fn) => {
-      if (db.inTransaction) return fn();
-      translated(file, () => beginRead.run());
-      try {
-        const now = performance.now();
-        if (now - otherWriters.checkedAt >= OTHER_WRITERS_MS) otherWriters = { version: dataVersion.get() as number, checkedAt: now };
-        snapshotKey = `${totalChanges.get() as number}:${otherWriters.version}`;
-        return fn();
-      } finally {
-        snapshotKey = undefined;
-        if (db.inTransaction) commit.run();
+    snapshot: async (body) => {
+      for (;;) {
+        // Only committed state: wait out an open group (it commits on the next turn of the loop).
+        while (group) await group.committed.catch(() => {});
+        const out = await turns.run(async () => {
+          if (group) return RETRY;
+          translated(file, () => stmt.beginRead.run());
+          const watch = strayWatch('snapshot');
+          try {
+            const now = performance.now();
+            if (now - otherWriters.checkedAt >= OTHER_WRITERS_MS) otherWriters = { version: dataVersion.get() as number, checkedAt: now };
+            snapshotKey = `${totalChanges.get() as number}:${otherWriters.version}`;
+            const value = await body(reader(clock.now()));
+            watch.done();
+            const stray = watch.strayed();
+            if (stray) throw stray;
+            return { value };
+          } finally {
+            watch.done();
+            snapshotKey = undefined;
+            if (db.inTransaction) stmt.commit.run();
+          }
+        });
+        if (out !== RETRY) return out.value;
       }
     },
     schemaVersion: () => version,
     storage: () => ({ ...storage }),
-    close: () => {
-      commitGroup();
-      db.close();
-    },
+    close: () =>
+      turns.run(() => {
+        if (closed) return;
+        closed = true;
+        commitGroup();
+        db.close();
+      }),
   };
 }
 
+/** `fn()` as a settled promise. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
