@@ -18,6 +18,7 @@
 //                              figure near its limit; issue 13's table is the default order
 //   --quick                    2 rounds of 0.5 s, 1 000 live claims instead of 10 000: only to show
 //                              that it works (< 90 s); its numbers mean little
+//   --only ID,…                only these figures (ids below), e.g. to measure one again
 //   --out DIR                  writes DIR/compare.json and DIR/compare.md (default bench/tmp/compare,
 //                              which git ignores); the table is also printed on stdout
 //
@@ -83,8 +84,11 @@ const { values: args } = parseArgs({
     abba: { type: 'boolean' },
     rounds: { type: 'string' },
     out: { type: 'string' },
+    only: { type: 'string' },
   },
 });
+/** --only ID,…: just these figures (a re-measure of one near its limit). */
+const ONLY = args.only ? new Set(args.only.split(',')) : undefined;
 if (!args.before || !args.after) {
   process.stderr.write('usage: node scripts/bench/compare.mjs --before DIR --after DIR [--quick] [--rounds N] [--abba] [--out DIR]\n');
   process.exit(2);
@@ -354,6 +358,7 @@ async function main() {
   const figures = [];
   try {
     for (const f of FIGURES) {
+      if (ONLY && !ONLY.has(f.id)) continue;
       log(`${f.id}: ${CFG.order}`);
       figures.push(judge(f, await f.run(S)));
     }

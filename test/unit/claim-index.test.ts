@@ -4,7 +4,7 @@ import { expect, test } from 'vitest';
 import { staticPrefix } from '../../src/domain/claim-paths.js';
 import { findConflicts } from '../../src/domain/claims.js';
 import { patternsOverlap } from '../../src/domain/path-overlap.js';
-import { CANDIDATES_SQL, CANDIDATES_UNDER_ROOT_SQL } from '../../src/store/sqlite/claims.js';
+import { CANDIDATES_OF_ONE_SQL, CANDIDATES_SQL, CANDIDATES_UNDER_ROOT_SQL } from '../../src/store/sqlite/claims.js';
 import type { ClaimRow, Tx } from '../../src/store/store.js';
 import { tempDomain, tempStore } from '../helpers/temp-store.js';
 import { isClaimPattern, nameArb, overlapsIn, patternNear, unicodeGlobSegmentArb, universe } from '../helpers/unicode-paths.js';
@@ -21,16 +21,21 @@ test('the conflict-candidate queries search the prefix index, they do not scan',
   // Two prefixes of one request, looked up together (issue 13: one query per request).
   const under = plan(CANDIDATES_SQL, { ancestors: '[[0,""],[0,"src"],[1,""],[1,"docs"]]', ranges: '[[0,"src/","src0"],[1,"docs/","docs0"]]', now: 1 });
   const underRoot = plan(CANDIDATES_UNDER_ROOT_SQL, { now: 1 });
+  const ofOne = plan(CANDIDATES_OF_ONE_SQL, { ancestors: '["","src"]', lo: 'src/', hi: 'src0', now: 1 });
   db.close();
   expect(under.filter((d) => /claim_paths/.test(d))).toEqual([
     'SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix=?)',
     'SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix>? AND prefix<?)',
   ]);
   // Under the empty prefix: no upper bound (issue 10: U+10FFFF was one, and hid what starts with it).
+  expect(ofOne.filter((d) => /claim_paths/.test(d))).toEqual([
+    'SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix=?)',
+    'SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix>? AND prefix<?)',
+  ]);
   expect(underRoot.filter((d) => /claim_paths/.test(d))).toEqual(['SEARCH cp USING COVERING INDEX claim_paths_prefix (prefix>?)']);
-  for (const p of [under, underRoot]) expect(p.filter((d) => /^SCAN (c|cp|l|claims|claim_paths|leases)\b/.test(d))).toEqual([]);
+  for (const p of [under, ofOne, underRoot]) expect(p.filter((d) => /^SCAN (c|cp|l|claims|claim_paths|leases)\b/.test(d))).toEqual([]);
   // The claims and their leases are found by key, per candidate.
-  for (const p of [under, underRoot]) expect([...new Set(p.filter((d) => /^SEARCH (c|l)\b/.test(d)))]).toEqual(['SEARCH c USING INDEX sqlite_autoindex_claims_1 (id=?)', 'SEARCH l USING INDEX sqlite_autoindex_leases_1 (lease_id=?)']);
+  for (const p of [under, ofOne, underRoot]) expect([...new Set(p.filter((d) => /^SEARCH (c|l)\b/.test(d)))]).toEqual(['SEARCH c USING INDEX sqlite_autoindex_claims_1 (id=?)', 'SEARCH l USING INDEX sqlite_autoindex_leases_1 (lease_id=?)']);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -93,6 +98,9 @@ test('the candidate index never misses an overlapping claim, for any code point'
     }
     try {
       const candidates = new Set((await tx.claims.candidates([staticPrefix(asked)], now)).map((c) => `${c.claim.id} ${c.pattern}`));
+      // The set form (several prefixes in one query) answers the same for each of them.
+      const together = await tx.claims.candidates(['zz', staticPrefix(asked), staticPrefix(held[0]!)], now);
+      expect(new Set(together.filter((c) => c.of === 1).map((c) => `${c.claim.id} ${c.pattern}`))).toEqual(candidates);
       const conflicts = new Set((await findConflicts(tx, { leaseId: 'L-asker', paths: [asked], mode: 'exclusive', task: null })).map((c) => c.claim_id));
       for (const { id, pattern } of claims) {
         const what = `${JSON.stringify(asked)} asked, ${JSON.stringify(pattern)} held`;

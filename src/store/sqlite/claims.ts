@@ -39,6 +39,14 @@ export const CANDIDATES_SQL = `WITH
   SELECT h.i AS cand_of, h.pattern AS cand_pattern, ${VIEW} FROM hits h CROSS JOIN claims c ON c.id = h.claim_id ${LIVE_JOIN}
   ORDER BY c.fence`;
 
+/** The same for a request with one (non-empty) static prefix, the common case: no pairs to unpack. */
+export const CANDIDATES_OF_ONE_SQL = `WITH hits(claim_id, pattern) AS (
+    SELECT cp.claim_id, cp.pattern FROM json_each(@ancestors) a CROSS JOIN claim_paths cp ON cp.prefix = a.value
+    UNION ALL
+    SELECT cp.claim_id, cp.pattern FROM claim_paths cp WHERE cp.prefix > @lo AND cp.prefix < @hi)
+  SELECT h.pattern AS cand_pattern, ${VIEW} FROM hits h CROSS JOIN claims c ON c.id = h.claim_id ${LIVE_JOIN}
+  ORDER BY c.fence`;
+
 /**
  * Under the empty prefix: every live claim pattern, with no upper bound. No string bounds them
  * all: SQLite compares TEXT as UTF-8 bytes, and a bound of U+10FFFF missed every prefix that
@@ -76,6 +84,8 @@ export function sqliteClaims(db: Database.Database): SqliteClaims {
     liveForTasks: db.prepare(`SELECT ${VIEW} FROM json_each(@tasks) j CROSS JOIN claims c INDEXED BY claims_active_task
       ON c.task_id = j.value ${LIVE_JOIN} ORDER BY c.fence`),
     candidates: db.prepare(CANDIDATES_SQL),
+    candidatesOfOne: db.prepare(CANDIDATES_OF_ONE_SQL),
+    liveForTask: db.prepare(`SELECT ${VIEW} FROM claims c INDEXED BY claims_active_task ${LIVE_JOIN} AND c.task_id = @task ORDER BY c.fence LIMIT 1`),
     candidatesUnderRoot: db.prepare(CANDIDATES_UNDER_ROOT_SQL),
     activeOfLeases: db.prepare(`SELECT ${VIEW} FROM json_each(?) j CROSS JOIN claims c INDEXED BY claims_active_lease
       ON c.lease_id = j.value LEFT JOIN leases l ON l.lease_id = c.lease_id WHERE c.state = 'active' ORDER BY c.fence`),
@@ -124,10 +134,20 @@ export function sqliteClaims(db: Database.Database): SqliteClaims {
     liveForTasks: (taskIds, now) => {
       const out = new Map<string, ClaimView>();
       if (taskIds.length === 0) return out;
+      if (taskIds.length === 1) {
+        const one = claimOut(q.liveForTask.get({ task: taskIds[0], now }) as Raw | undefined);
+        if (one) out.set(one.task_id!, one);
+        return out;
+      }
       for (const c of views(q.liveForTasks.all({ tasks: JSON.stringify(taskIds), now }))) if (!out.has(c.task_id!)) out.set(c.task_id!, c);
       return out;
     },
     candidates: (prefixes, now) => {
+      if (prefixes.length === 1 && prefixes[0] !== '') {
+        const prefix = prefixes[0]!;
+        const rows = q.candidatesOfOne.all({ ancestors: JSON.stringify(ancestorsOf(prefix)), lo: `${prefix}/`, hi: `${prefix}0`, now }) as Raw[];
+        return rows.map((raw) => candidateOf(0, raw));
+      }
       const out: Candidate[] = [];
       const roots: number[] = [];
       const ancestors: [number, string][] = [];

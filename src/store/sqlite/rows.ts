@@ -11,8 +11,12 @@ const flag = (b: boolean) => (b ? 1 : 0);
 export type Stored<T> = Record<keyof T, unknown>;
 
 export const leaseIn = (r: LeaseRow) => ({ ...r, meta: r.meta === null ? null : canonicalJson(r.meta) });
-export const leaseOut = (r: Record<string, unknown> | undefined): LeaseRow | undefined =>
-  r === undefined ? undefined : ({ ...r, meta: r.meta === null ? null : JSON.parse(r.meta as string) } as LeaseRow);
+export const leaseOut = (r: Record<string, unknown> | undefined): LeaseRow | undefined => {
+  if (r === undefined) return undefined;
+  // The row is ours (a fresh object per read): decode in place.
+  if (r.meta !== null) r.meta = JSON.parse(r.meta as string);
+  return r as unknown as LeaseRow;
+};
 
 export const taskIn = (r: TaskRow) => ({
   ...r,
@@ -23,30 +27,46 @@ export const taskIn = (r: TaskRow) => ({
   acceptance: JSON.stringify(r.acceptance),
   verified: r.verified === null ? null : flag(r.verified),
 });
-export const taskOut = (r: Record<string, unknown> | undefined): TaskRow | undefined =>
-  r === undefined
-    ? undefined
-    : ({
-        ...r,
-        labels: list(r.labels as string),
-        depends_on: list(r.depends_on as string),
-        paths: list(r.paths as string),
-        gates: list(r.gates as string),
-        acceptance: list(r.acceptance as string),
-        verified: r.verified === null ? null : r.verified === 1,
-      } as TaskRow);
+export const taskOut = (r: Record<string, unknown> | undefined): TaskRow | undefined => {
+  if (r === undefined) return undefined;
+  // The row is ours (a fresh object per read): decode in place.
+  r.labels = list(r.labels as string);
+  r.depends_on = list(r.depends_on as string);
+  r.paths = list(r.paths as string);
+  r.gates = list(r.gates as string);
+  r.acceptance = list(r.acceptance as string);
+  r.verified = r.verified === null ? null : r.verified === 1;
+  return r as unknown as TaskRow;
+};
 
 export const claimIn = (r: ClaimRow) => ({ ...r, paths: JSON.stringify(r.paths) });
 /** A claims row joined with its lease's lease_state, lease_expires_at and lease_ended_at. */
-export const claimOut = (r: Record<string, unknown> | undefined): ClaimView | undefined => {
-  if (r === undefined) return undefined;
-  const { lease_state, lease_expires_at, lease_ended_at, ...c } = r;
-  return {
-    ...(c as unknown as ClaimRow),
-    paths: list(c.paths as string),
-    lease: lease_state == null ? null : { state: lease_state as LeaseState, expires_at: lease_expires_at as number, ended_at: (lease_ended_at as number | null) ?? null },
-  };
-};
+/** A claims row joined with its lease's lease_state, lease_expires_at and lease_ended_at. */
+export const claimOut = (r: Record<string, unknown> | undefined): ClaimView | undefined =>
+  r === undefined
+    ? undefined
+    : {
+        // Every field spelled out: one object shape for every claim read (V8 keeps it fast).
+        id: r.id as string,
+        lease_id: r.lease_id as string,
+        agent: r.agent as string,
+        task_id: r.task_id as string | null,
+        mode: r.mode as ClaimView['mode'],
+        fence: r.fence as number,
+        state: r.state as ClaimView['state'],
+        paths: list(r.paths as string),
+        ttl_ms: r.ttl_ms as number | null,
+        reason: r.reason as string | null,
+        acquired_at: r.acquired_at as number,
+        renewed_at: r.renewed_at as number,
+        expires_at: r.expires_at as number | null,
+        ended_at: r.ended_at as number | null,
+        end_reason: r.end_reason as string | null,
+        lease:
+          r.lease_state == null
+            ? null
+            : { state: r.lease_state as LeaseState, expires_at: r.lease_expires_at as number, ended_at: (r.lease_ended_at as number | null) ?? null },
+      };
 
 export const proofIn = (r: ProofRow) => ({
   ...r,
@@ -56,14 +76,12 @@ export const proofIn = (r: ProofRow) => ({
   counts: flag(r.counts),
   changed_during_run: JSON.stringify(r.changed_during_run),
 });
-export const proofOut = (r: Record<string, unknown> | undefined): ProofRow | undefined =>
-  r === undefined
-    ? undefined
-    : ({
-        ...r,
-        passed: r.passed === 1,
-        timed_out: r.timed_out === 1,
-        truncated: r.truncated === 1,
-        counts: r.counts === 1,
-        changed_during_run: list(r.changed_during_run as string),
-      } as ProofRow);
+export const proofOut = (r: Record<string, unknown> | undefined): ProofRow | undefined => {
+  if (r === undefined) return undefined;
+  r.passed = r.passed === 1;
+  r.timed_out = r.timed_out === 1;
+  r.truncated = r.truncated === 1;
+  r.counts = r.counts === 1;
+  r.changed_during_run = list(r.changed_during_run as string);
+  return r as unknown as ProofRow;
+};

@@ -16,6 +16,7 @@ import {
   type Reader,
   type Store,
   type TaskWrites,
+  type TransactionOptions,
   type Tx,
 } from '../store.js';
 import { sqliteClaims } from './claims.js';
@@ -158,44 +159,70 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     proofs: resolved<ProofWrites>(proofs),
   };
   const dumpState = () => Promise.resolve(dump());
-  const reader = (now: number): Reader => ({ now, ...repos, dump: dumpState });
 
-  /** A transaction's handle: its instant, and the head and counters it owns (read once, lazily for counters). */
-  const newTx = (): { tx: Tx; flush: () => void } => {
-    let head: ChainHead = events.head();
-    const now = Math.max(clock.now(), head.at); // never before the last event: the log's times only grow
-    const counters = new Map<Counter, number>();
-    const next = (counter: Counter): number => {
-      let last = counters.get(counter);
-      if (last === undefined) {
-        last = counter === 'fence' ? Number(meta.get(FENCE_KEY) ?? '0') : counter === 'task' ? tasks.maxSeq() : proofs.maxSeq();
-      }
-      counters.set(counter, ++last);
-      return last;
-    };
-    const append = (row: EventRow): void => {
+  /** A view at one instant: the shared repositories (one object per aggregate, made once). */
+  class View implements Reader {
+    readonly meta = repos.meta;
+    readonly events = repos.events;
+    readonly leases = repos.leases;
+    readonly idempotency = repos.idempotency;
+    readonly tasks = repos.tasks;
+    readonly claims = repos.claims;
+    readonly proofs = repos.proofs;
+    constructor(readonly now: number) {}
+    dump() {
+      return dumpState();
+    }
+  }
+
+  /** The transaction whose body has the turn now: the only one that may append (bodies never overlap). */
+  let current: TxView | undefined;
+  const txEvents: EventWrites = {
+    ...repos.events,
+    append: (row) =>
+      settle(() => {
+        if (!current) throw new Error('an event appended outside its transaction');
+        current.append(row);
+      }),
+  };
+
+  /** A transaction's handle: its instant, and the head and counters it owns (counters read lazily, once). */
+  class TxView extends View implements Tx {
+    override readonly events = txEvents;
+    #head: ChainHead;
+    #fence: number | undefined;
+    #task: number | undefined;
+    #proof: number | undefined;
+    constructor(head: ChainHead) {
+      super(Math.max(clock.now(), head.at)); // never before the last event: the log's times only grow
+      this.#head = head;
+    }
+    head(): ChainHead {
+      return this.#head;
+    }
+    next(counter: Counter): Promise<number> {
+      return settle(() => {
+        if (counter === 'fence') return (this.#fence = (this.#fence ?? Number(meta.get(FENCE_KEY) ?? '0')) + 1);
+        if (counter === 'task') return (this.#task = (this.#task ?? tasks.maxSeq()) + 1);
+        return (this.#proof = (this.#proof ?? proofs.maxSeq()) + 1);
+      });
+    }
+    append(row: EventRow): void {
+      const head = this.#head;
       if (row.seq !== head.seq + 1 || row.prev_hash !== head.hash) {
         throw new Error(`event ${row.seq} does not follow the transaction's head (seq ${head.seq})`);
       }
       events.append(row);
-      head = { seq: row.seq, hash: row.hash, at: row.at };
-    };
-    const tx: Tx = {
-      now,
-      ...repos,
-      dump: dumpState,
-      events: { ...repos.events, append: (row) => settle(() => append(row)) },
-      head: () => head,
-      next: (counter) => settle(() => next(counter)),
-    };
-    // Fence ids and proof/task ids are derived from their rows for tasks and proofs; the fence
-    // counter is the one that must be stored (it only grows, even past deleted claims).
-    const flush = () => {
-      const fence = counters.get('fence');
-      if (fence !== undefined) meta.set(FENCE_KEY, String(fence));
-    };
-    return { tx, flush };
-  };
+      this.#head = { seq: row.seq, hash: row.hash, at: row.at };
+    }
+    /**
+     * Written back at commit: the fence counter is the one that must be stored (it only grows,
+     * even past deleted claims); task and proof ids follow from their rows.
+     */
+    flush(): void {
+      if (this.#fence !== undefined) meta.set(FENCE_KEY, String(this.#fence));
+    }
+  }
 
   let group: Group | undefined;
   // Why SQLite rolled the open group back under us (an I/O error, a full disk), if it did.
@@ -249,8 +276,9 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
   };
 
   /** Flags a body still running when the event loop turns: it awaited something real. */
+  const NO_WATCH = { strayed: (): Error | undefined => undefined, done: () => {} };
   const strayWatch = (what: string): { strayed(): Error | undefined; done(): void } => {
-    if (!strict) return { strayed: () => undefined, done: () => {} };
+    if (!strict) return NO_WATCH;
     let running = true;
     let strayed = false;
     setImmediate(() => void (strayed = running));
@@ -276,7 +304,7 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
       const committed = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
       committed.catch(() => {}); // a member that failed before awaiting it must not leave it unhandled
       group = { committed, resolve, reject, members: 0, wroteRows: false };
-      setImmediate(() => void turns.run(commitGroup));
+      setImmediate(commitInTurn);
     }
     const g = group;
     g.members++;
@@ -284,16 +312,18 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     try {
       stmt.savepoint.run();
       const before = totalChanges.get() as number;
-      const { tx, flush } = newTx();
+      const tx = (current = new TxView(events.head()));
       const value = await body(tx);
+      current = undefined;
       watch.done();
       const stray = watch.strayed();
       if (stray) throw stray;
-      flush();
+      tx.flush();
       stmt.release.run();
       if ((totalChanges.get() as number) !== before) g.wroteRows = true;
       return { ok: true, value, committed: g.committed };
     } catch (raw) {
+      current = undefined;
       watch.done();
       const error = storeErrorOf(raw, file);
       if (db.inTransaction) {
@@ -317,12 +347,30 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
 
   const turns = new Turns();
   let closed = false;
-  const RETRY = Symbol('retry');
+
+  /** Commits the open group in its own turn (at once when free: the usual case). */
+  const commitInTurn = (): void => {
+    if (turns.tryTake()) {
+      commitGroup();
+      turns.release();
+    } else {
+      void turns.take().then(() => {
+        commitGroup();
+        turns.release();
+      });
+    }
+  };
 
   return {
     clock,
-    transaction: async (body, txOpts) => {
-      const out = await turns.run(() => runInGroup(body), txOpts?.ahead === true);
+    transaction: async <T>(body: (tx: Tx) => Promise<T>, txOpts?: TransactionOptions): Promise<T> => {
+      if (!turns.tryTake()) await turns.take(txOpts?.ahead === true);
+      let out: BodyOutcome<T>;
+      try {
+        out = await runInGroup(body);
+      } finally {
+        turns.release();
+      }
       if (out.ok) {
         await out.committed;
         return out.value;
@@ -332,29 +380,29 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
       throw out.error;
     },
     snapshot: async (body) => {
+      // Only committed state: wait out an open group (it commits on the next turn of the loop).
       for (;;) {
-        // Only committed state: wait out an open group (it commits on the next turn of the loop).
         while (group) await group.committed.catch(() => {});
-        const out = await turns.run(async () => {
-          if (group) return RETRY;
-          translated(file, () => stmt.beginRead.run());
-          const watch = strayWatch('snapshot');
-          try {
-            const now = performance.now();
-            if (now - otherWriters.checkedAt >= OTHER_WRITERS_MS) otherWriters = { version: dataVersion.get() as number, checkedAt: now };
-            snapshotKey = `${totalChanges.get() as number}:${otherWriters.version}`;
-            const value = await body(reader(clock.now()));
-            watch.done();
-            const stray = watch.strayed();
-            if (stray) throw stray;
-            return { value };
-          } finally {
-            watch.done();
-            snapshotKey = undefined;
-            if (db.inTransaction) stmt.commit.run();
-          }
-        });
-        if (out !== RETRY) return out.value;
+        if (!turns.tryTake()) await turns.take();
+        if (!group) break;
+        turns.release(); // a group opened while this waited for its turn: wait for it too
+      }
+      const watch = strayWatch('snapshot');
+      try {
+        translated(file, () => stmt.beginRead.run());
+        const now = performance.now();
+        if (now - otherWriters.checkedAt >= OTHER_WRITERS_MS) otherWriters = { version: dataVersion.get() as number, checkedAt: now };
+        snapshotKey = `${totalChanges.get() as number}:${otherWriters.version}`;
+        const value = await body(new View(clock.now()));
+        watch.done();
+        const stray = watch.strayed();
+        if (stray) throw stray;
+        return value;
+      } finally {
+        watch.done();
+        snapshotKey = undefined;
+        if (db.inTransaction) stmt.commit.run();
+        turns.release();
       }
     },
     schemaVersion: () => version,

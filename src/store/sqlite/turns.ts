@@ -2,33 +2,40 @@
 // free turn is synchronous, so an uncontended call costs no extra tick; waiters are served in
 // arrival order, with one lane ahead of the rest for the wait queue's retries (TransactionOptions).
 
+const TAKEN = Promise.resolve();
+
 export class Turns {
   #busy = false;
   #ahead: (() => void)[] = [];
   #queue: (() => void)[] = [];
 
-  /** Runs `work` when its turn comes (at once when free); the next turn starts once it settles. */
-  run<T>(work: () => Promise<T> | T, ahead = false): Promise<T> {
-    if (!this.#busy) {
-      this.#busy = true;
-      return this.#go(work);
-    }
-    return new Promise<T>((resolve, reject) => {
-      (ahead ? this.#ahead : this.#queue).push(() => void this.#go(work).then(resolve, reject));
-    });
+  /** Takes the turn if it is free, at once. */
+  tryTake(): boolean {
+    if (this.#busy) return false;
+    this.#busy = true;
+    return true;
   }
 
-  get idle(): boolean {
-    return !this.#busy;
+  /** Resolves once the turn is this caller's (at once when free). Pair with release(). */
+  take(ahead = false): Promise<void> {
+    if (this.tryTake()) return TAKEN;
+    return new Promise<void>((resolve) => (ahead ? this.#ahead : this.#queue).push(resolve));
   }
 
-  async #go<T>(work: () => Promise<T> | T): Promise<T> {
+  /** Hands the turn to the next waiter (the ahead lane first), or frees it. */
+  release(): void {
+    const next = this.#ahead.shift() ?? this.#queue.shift();
+    if (next) next();
+    else this.#busy = false;
+  }
+
+  /** Runs `work` in its turn. */
+  async run<T>(work: () => Promise<T> | T, ahead = false): Promise<T> {
+    if (!this.tryTake()) await this.take(ahead);
     try {
       return await work();
     } finally {
-      const next = this.#ahead.shift() ?? this.#queue.shift();
-      if (next) next();
-      else this.#busy = false;
+      this.release();
     }
   }
 }
