@@ -18,6 +18,9 @@ export default defineConfig({
     // Every SQLite transaction or snapshot body that awaits real I/O fails (docs/architecture.md);
     // servers the tests spawn inherit it.
     env: { DECAPOD_STRICT_TX: '1' },
+    // One throwaway PostgreSQL cluster for the whole run (DECAPOD_TEST_POSTGRES=off: none; the
+    // tests that need it skip): test/helpers/postgres-global-setup.ts.
+    globalSetup: ['test/helpers/postgres-global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     projects: [
