@@ -12,8 +12,8 @@ const common = {
   platform: 'node',
   target: 'node20',
   sourcemap: true,
-  // Native addon: loaded from node_modules at run time.
-  external: ['better-sqlite3'],
+  // Native addon: loaded from node_modules at run time; pg-native is pg's optional binding, never used.
+  external: ['better-sqlite3', 'pg-native'],
   // CommonJS dependencies inside an ESM bundle still call require() for node built-ins.
   banner: { js: "import { createRequire as __decapodRequire } from 'node:module'; const require = __decapodRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -32,6 +32,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** The keys of .decapod/config.json: the gates, and the project id naming a shared claim space (§7). */
+const TOP_KEYS = ['gates', 'project'];
+
+/** A project id as written by people: 1–200 characters, none of them control or space characters. */
+export function projectIdOf(v: unknown, key: string): string {
+  if (typeof v !== 'string' || !/^[^\s\p{Cc}]{1,200}$/u.test(v)) throw new ConfigError(key, 'must be a string of 1 to 200 characters without spaces or control characters');
+  return v;
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function integer(v: unknown, key: string, min: number, max: number): number {
@@ -50,7 +59,12 @@ export function parseGateConfig(text: string): Map<string, Gate> {
     throw new ConfigError('(file)', `is not valid JSON (${(err as Error).message})`);
   }
   if (!isObject(raw)) throw new ConfigError('(file)', 'must be a JSON object');
-  for (const key of Object.keys(raw)) if (key !== 'gates') throw new ConfigError(key, 'is not a known key (expected "gates")');
+  for (const key of Object.keys(raw)) {
+    // docs/design.md §7: the file is committed, so it never holds a database URL (credentials).
+    if (key === 'database_url') throw new ConfigError(key, 'does not belong in the committed .decapod/config.json: set DECAPOD_DATABASE_URL or database_url in ~/.config/decapod/config.json');
+    if (!TOP_KEYS.includes(key)) throw new ConfigError(key, `is not a known key (expected ${TOP_KEYS.map((k) => `"${k}"`).join(' or ')})`);
+  }
+  if (raw.project !== undefined) projectIdOf(raw.project, 'project');
   const gates = raw.gates ?? {};
   if (!isObject(gates)) throw new ConfigError('gates', 'must be an object of gate name to definition');
   const out = new Map<string, Gate>();

@@ -18,6 +18,7 @@ import { startHousekeeping, type Retention } from './housekeeping.js';
 import { DEFAULT_CHECKPOINT_EVERY, startAutoCheckpoints } from './auto-checkpoint.js';
 import { WaitQueue } from '../methods/wait-queue.js';
 import { GateConfig } from '../workspace/gate-config.js';
+import { chooseStore } from '../workspace/store-config.js';
 
 export interface ServeOptions {
   root: string;
@@ -32,6 +33,11 @@ export interface ServeOptions {
   sweepEveryMs?: number;
   /** events between automatic checkpoints of the audit log to refs/decapod/audit; 0: none (DESIGN §11) */
   checkpointEvery?: number;
+  /**
+   * PostgreSQL instead of what the environment and config choose (tests): docs/design.md §7.
+   * Without it: DECAPOD_DATABASE_URL or the user's database_url, else SQLite.
+   */
+  database?: { url: string; projectId: string };
   /** called once the server has stopped, with why (tests keep the process alive) */
   onStopped?: (reason: string) => void;
 }
@@ -90,7 +96,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   ]);
   let store: Store;
   try {
-    store = openSqliteStore(paths.database, {
+    const choice = opts.database
+      ? { engine: 'postgresql' as const, url: opts.database.url, projectId: opts.database.projectId }
+      : chooseStore(root);
+    if (choice.engine === 'postgresql') {
+      // docs/design.md §7: `pg` loads only in team mode. The database's clock judges leases
+      // unless a test brought its own.
+      const { openPostgresStore } = await import('../store/postgres/pg-store.js');
+      store = await openPostgresStore({
+        url: choice.url,
+        projectId: choice.projectId,
+        migrationsDir: `${packageRoot()}/migrations/postgres`,
+        ...(opts.clock ?? testClock ? { clock: opts.clock ?? testClock } : {}),
+      });
+    } else store = openSqliteStore(paths.database, {
       durability: opts.durability,
       clock,
       migrationsDir: `${packageRoot()}/migrations`,

@@ -49,7 +49,7 @@ export const auditMethods = [
     kind: 'query',
     summary: 'Audit events after `since`, oldest first; page on with `next`.',
     params: {
-      since: Type.Optional(Type.Integer({ minimum: 0, description: 'return events with seq > since' })),
+      since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'return events with seq > since' })),
       limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
       task: Type.Optional(Type.String({ minLength: 1, description: 'only events about this task' })),
       agent: Type.Optional(Type.String({ minLength: 1 })),

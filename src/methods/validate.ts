@@ -33,8 +33,9 @@ export const MAX_PARAMS_DEPTH = 32;
 /**
  * What no schema says but every hash needs, checked before anything recurses over the params
  * (schema checks, canonical hashing), naming the field: nesting at most `max` deep, only finite
- * numbers (JSON's 1e309 parses to Infinity, which ajv counts as an integer), and only well-formed
- * Unicode (a lone surrogate would be stored as U+FFFD, so its hash would no longer match).
+ * numbers (JSON's 1e309 parses to Infinity, which ajv counts as an integer), only well-formed
+ * Unicode (a lone surrogate would be stored as U+FFFD, so its hash would no longer match), and no
+ * U+0000 in strings (PostgreSQL cannot store it).
  * Iterative on purpose.
  */
 export function checkParamsShape(params: unknown, max = MAX_PARAMS_DEPTH): void {
@@ -43,7 +44,11 @@ export function checkParamsShape(params: unknown, max = MAX_PARAMS_DEPTH): void 
   while (stack.length > 0) {
     const { value, path } = stack.pop()!;
     if (typeof value === 'number' && !Number.isFinite(value)) throw invalidParams(field(path), 'must be a finite number');
-    if (typeof value === 'string' && !value.isWellFormed()) throw invalidParams(field(path), 'must be well-formed Unicode (no lone surrogates)');
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) throw invalidParams(field(path), 'must be well-formed Unicode (no lone surrogates)');
+      // PostgreSQL's text cannot hold U+0000: refused on every engine, so both keep the same strings.
+      if (value.includes('\u0000')) throw invalidParams(field(path), 'must not contain U+0000 (NUL)');
+    }
     if (typeof value !== 'object' || value === null) continue;
     if (path.length >= max) throw invalidParams(path[0] ?? 'params', `nests deeper than ${max} levels`);
     for (const [k, v] of Object.entries(value)) {

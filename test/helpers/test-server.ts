@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
+import { inject, onTestFinished, test } from 'vitest';
+import { randomUUID } from 'node:crypto';
 import { startServer, type RunningServer } from '../../src/lifecycle/serve.js';
 import { ManualClock } from '../../src/util/clock.js';
 import type { Retention } from '../../src/lifecycle/housekeeping.js';
@@ -28,11 +29,41 @@ export interface TestServer {
 }
 
 /**
+ * DECAPOD_TEST_ENGINE=postgresql runs every test server on the run's PostgreSQL server (team mode),
+ * each in a claim space of its own: the server suite on the second engine.
+ */
+function engineDatabase(root: string): { database?: { url: string; projectId: string } } {
+  if (process.env.DECAPOD_TEST_ENGINE !== 'postgresql') return {};
+  const url = inject('postgresUrl');
+  if (!url) throw new Error(`DECAPOD_TEST_ENGINE=postgresql, but the run has no PostgreSQL server: ${inject('postgresSkip')}`);
+  // One claim space per root (a restart on the same root finds its state), fresh per run.
+  let id = projectOfRoot.get(root);
+  if (!id) projectOfRoot.set(root, (id = `test-${randomUUID()}`));
+  return { database: { url, projectId: id } };
+}
+const projectOfRoot = new Map<string, string>();
+
+/**
+ * A test that reads or tampers with the root's SQLite file itself (a copy put back, rows edited
+ * behind the server's back): it has no PostgreSQL twin, so it is skipped under
+ * DECAPOD_TEST_ENGINE=postgresql (test/server/postgres-store.test.ts covers that engine's own).
+ */
+export const testOnSqliteFile = process.env.DECAPOD_TEST_ENGINE === 'postgresql' ? test.skip : test;
+
+/**
  * A real server in this process on 127.0.0.1:0, with a real SQLite file in a temp root and a
  * manual clock. Closed when the test finishes.
  */
 export async function startTestServer(
-  opts: { idleTimeoutMs?: number; root?: string; retention?: Retention; sweepEveryMs?: number; checkpointEvery?: number } = {},
+  opts: {
+    idleTimeoutMs?: number;
+    root?: string;
+    retention?: Retention;
+    sweepEveryMs?: number;
+    checkpointEvery?: number;
+    /** PostgreSQL (team mode) instead of the root's SQLite file */
+    database?: { url: string; projectId: string };
+  } = {},
 ): Promise<TestServer> {
   const root = opts.root ?? tempRoot();
   const clock = new ManualClock(Date.now());
@@ -43,6 +74,7 @@ export async function startTestServer(
     retention: opts.retention,
     sweepEveryMs: opts.sweepEveryMs,
     ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
+    ...(opts.database ? { database: opts.database } : engineDatabase(root)),
   });
   const { url, token } = server.info;
   let closed = false;

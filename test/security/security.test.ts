@@ -11,7 +11,7 @@ import { METHODS } from '../../src/methods/table.js';
 import { tokenMatcher } from '../../src/transport/guards.js';
 import { createServer } from '../../src/transport/http-server.js';
 import { goodHeaders, rawRequest, writtenState } from '../helpers/raw-http.js';
-import { startTestServer, tempRoot, type TestServer } from '../helpers/test-server.js';
+import { startTestServer, tempRoot, type TestServer, testOnSqliteFile } from '../helpers/test-server.js';
 import { auditHead, ok, RunLog, runs, SEED, send } from './support.js';
 
 // Issue 7, security checks: the token on every route and method, a constant-time comparison,
@@ -450,7 +450,7 @@ test('no secret (token, lease secrets, idempotency keys) in server.log, the data
   expect(events.length).toBeGreaterThan(10);
 });
 
-test('lease secrets are stored hashed: each lease row holds sha256 of its secret, and no table holds a secret', async () => {
+testOnSqliteFile('lease secrets are stored hashed: each lease row holds sha256 of its secret, and no table holds a secret', async () => {
   const s = await startTestServer();
   const granted = [
     await ok(s, 'lease.grant', { agent: 'plain' }),

@@ -12,7 +12,7 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { migrationsDir } from '../helpers/temp-store.js';
 import { waitFor } from '../helpers/process.js';
-import { startTestServer, tempRoot, type TestServer } from '../helpers/test-server.js';
+import { startTestServer, tempRoot, type TestServer, testOnSqliteFile } from '../helpers/test-server.js';
 
 const REF = 'refs/decapod/audit';
 const DB_FILES = ['decapod.db', 'decapod.db-wal', 'decapod.db-shm'];
@@ -105,7 +105,7 @@ test('a checkpoint with nothing new since the last one makes no commit', async (
   expect(checkpoints(s.root)).toHaveLength(1);
 });
 
-test('the database replaced by an older copy: verify names the checkpoint, kept receipts are contradicted, no new checkpoint goes on top', async () => {
+testOnSqliteFile('the database replaced by an older copy: verify names the checkpoint, kept receipts are contradicted, no new checkpoint goes on top', async () => {
   const root = gitRoot();
   let s = await startTestServer({ root });
   await work(s, 2);
@@ -143,7 +143,7 @@ test('the database replaced by an older copy: verify names the checkpoint, kept 
   expect(git(root, 'rev-parse', REF)).toBe(cp.commit);
 });
 
-test('a rolled-back log grown past the checkpoint still contradicts it, and shutdown does not anchor the new branch', async () => {
+testOnSqliteFile('a rolled-back log grown past the checkpoint still contradicts it, and shutdown does not anchor the new branch', async () => {
   const root = gitRoot();
   let s = await startTestServer({ root });
   await work(s, 1);
@@ -167,7 +167,7 @@ test('a rolled-back log grown past the checkpoint still contradicts it, and shut
   expect(checkpoints(root)).toEqual(anchored);
 });
 
-test('the server checkpoints on shutdown, writing no event; a copy from before it is caught', async () => {
+testOnSqliteFile('the server checkpoints on shutdown, writing no event; a copy from before it is caught', async () => {
   const root = gitRoot();
   let s = await startTestServer({ root });
   await work(s, 1);
@@ -197,7 +197,7 @@ test('the server checkpoints on shutdown, writing no event; a copy from before i
   expect(v.receipts.contradicted).toHaveLength(kept.length);
 });
 
-test('events after a checkpoint removed from the database file: verify says so', async () => {
+testOnSqliteFile('events after a checkpoint removed from the database file: verify says so', async () => {
   const root = gitRoot();
   let s = await startTestServer({ root });
   await work(s, 4);
@@ -214,7 +214,7 @@ test('events after a checkpoint removed from the database file: verify says so',
   expect(v.first_bad_seq).toBeUndefined(); // the hash chain alone could not tell
 });
 
-test('events after a checkpoint rewritten with freshly computed hashes: the chain holds, the checkpoint does not', async () => {
+testOnSqliteFile('events after a checkpoint rewritten with freshly computed hashes: the chain holds, the checkpoint does not', async () => {
   const root = gitRoot();
   let s = await startTestServer({ root });
   const kept = await work(s, 4);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
 import { isProcessAlive } from '../../src/util/process-alive.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startTestServer, type TestServer, testOnSqliteFile } from '../helpers/test-server.js';
 
 const GATES = {
   pass: { command: 'echo "gate passed for $DECAPOD_TASK/$DECAPOD_GATE/$DECAPOD_FENCE"' },
@@ -134,7 +134,7 @@ test('a gate past its timeout is killed with its children and recorded as a time
   expect(alive, `the gate's child ${childPid} survived`).toBe(false);
 });
 
-test('output past the cap is truncated and flagged; proof.verify catches a modified artifact', async () => {
+testOnSqliteFile('output past the cap is truncated and flagged; proof.verify catches a modified artifact', async () => {
   const { s, lease, fence } = await setup({ gates: ['big'] });
   const { proof, output_path } = await run(s, lease, 'big', fence);
   expect(proof).toMatchObject({ truncated: true, output_bytes: 1000, passed: true });
@@ -192,7 +192,7 @@ test('a proof plan may only name configured gates', async () => {
   expect((await s.rpc('task.create', { title: 'x', gates: ['pass', 'nope'] })).error).toMatchObject({ code: -32602, data: { field: 'gates.1' } });
 });
 
-test('audit.replay rebuilds the live state exactly; altering one event breaks replay and the chain', async () => {
+testOnSqliteFile('audit.replay rebuilds the live state exactly; altering one event breaks replay and the chain', async () => {
   const { s, lease, other, fence } = await setup({ gates: ['check', 'review'] });
   await run(s, lease, 'check', fence);
   writeFileSync(join(s.root, 'src', 'fixed'), '1');

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ProofWrites, StateDump } from '../store.js';
 import type { Sync } from './resolved.js';
-import { proofIn, proofOut } from './rows.js';
+import { proofIn, proofOut, taskOut } from './rows.js';
 
 type Raw = Record<string, unknown>;
 
@@ -34,18 +34,35 @@ export function sqliteProofs(db: Database.Database): Sync<ProofWrites> & { maxSe
   };
 }
 
-/** The state tables replay rebuilds, each with the key its rows are ordered by. */
+/**
+ * The state tables replay rebuilds, each with the key its rows are ordered by. Rows come out as
+ * values (arrays, booleans), as every engine's dump does, so a state digest means the same on
+ * any engine (docs/design.md §7). task_labels is left out: it is this engine's index of the
+ * tasks' labels, which the tasks rows hold.
+ */
 export const STATE_TABLES: Record<string, string> = {
   leases: 'lease_id',
   tasks: 'id',
-  task_labels: 'task_id, label',
   task_deps: 'task_id, depends_on',
   claims: 'id',
   claim_paths: 'claim_id, pattern',
   proofs: 'id',
 };
 
+const AS_VALUES: Record<string, (r: Record<string, unknown>) => unknown> = {
+  tasks: taskOut,
+  claims: (r) => ({ ...r, paths: JSON.parse(r.paths as string) as string[] }),
+  proofs: proofOut,
+};
+
 export function sqliteDump(db: Database.Database): () => StateDump {
   const stmts = Object.entries(STATE_TABLES).map(([t, key]) => [t, db.prepare(`SELECT * FROM ${t} ORDER BY ${key}`)] as const);
-  return () => Object.fromEntries(stmts.map(([t, s]) => [t, s.all() as Record<string, unknown>[]]));
+  return () =>
+    Object.fromEntries(
+      stmts.map(([t, s]) => {
+        const rows = s.all() as Record<string, unknown>[];
+        const asValue = AS_VALUES[t];
+        return [t, (asValue ? rows.map(asValue) : rows) as Record<string, unknown>[]];
+      }),
+    );
 }

@@ -1,0 +1,397 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { canonicalJson } from '../../util/hash.js';
+import type { Clock } from '../../util/clock.js';
+import {
+  StoreUnavailableError,
+  type Candidate,
+  type ChainHead,
+  type ClaimRow,
+  type ClaimView,
+  type ClaimWrites,
+  type Counter,
+  type EventRow,
+  type EventWrites,
+  type IdempotencyRow,
+  type IdempotencyWrites,
+  type LeaseRow,
+  type LeaseState,
+  type LeaseWrites,
+  type MetaWrites,
+  type ProofRow,
+  type ProofWrites,
+  type Reader,
+  type StateDump,
+  type Store,
+  type TaskRow,
+  type TaskStatus,
+  type TaskWrites,
+  type TransactionOptions,
+  type Tx,
+} from '../store.js';
+import { DUMP, SQL } from './pg-sql.js';
+
+// docs/architecture.md, docs/design.md §7: the PostgreSQL implementation of the store contract.
+// Many servers (one per machine) share one database; one project is one claim space. Every write
+// transaction first locks its project's head row (READ COMMITTED, SELECT … FOR UPDATE): that one
+// lock orders the audit chain and makes claims, fences, ids and idempotency race-free across
+// servers. Time is the database's clock, never earlier than the last event's.
+
+type Raw = Record<string, unknown>;
+type Q = (sql: string, params: unknown[]) => Promise<Raw[]>;
+
+export interface PostgresStoreOptions {
+  url: string;
+  /** the claim space: one project's rows in a shared database */
+  projectId: string;
+  /** migrations/postgres */
+  migrationsDir: string;
+  /** a test clock; default: the database's clock (clock_timestamp()) */
+  clock?: Clock;
+  /** connections kept (default 4) */
+  poolSize?: number;
+}
+
+/** bigint columns as numbers (milliseconds and counters fit in 2^53). */
+const types = {
+  getTypeParser: (oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')),
+};
+
+const GENESIS = '0'.repeat(64);
+const RETRY_MS = 250;
+
+/** PostgreSQL's refusals as the contract's engine-neutral ones; the rest as they are. */
+function storeErrorOf(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return err;
+  // 40001 serialization, 40P01 deadlock, 55P03 lock not available, 57014 cancelled (timeout)
+  if (code === '40001' || code === '40P01' || code === '55P03' || code === '57014') {
+    return new StoreUnavailableError('busy', 'storage is busy; retry shortly', RETRY_MS);
+  }
+  // 08 connection, 57P0x shutdown, 53 insufficient resources, ECONNREFUSED and friends
+  if (code.startsWith('08') || code.startsWith('57P') || code.startsWith('53') || code.startsWith('E')) {
+    const disk = code === '53100';
+    return new StoreUnavailableError(disk ? 'disk_full' : 'unavailable', `storage unavailable: the database ${disk ? 'is out of disk space' : 'cannot be reached'} (${code}); nothing was changed: retry shortly`, RETRY_MS, { code });
+  }
+  return err;
+}
+
+const leaseOut = (r: Raw): LeaseRow => ({ ...(r as unknown as LeaseRow), meta: r.meta === null ? null : (JSON.parse(r.meta as string) as Record<string, unknown>) });
+const claimOut = (r: Raw): ClaimView => ({
+  id: r.id as string,
+  lease_id: r.lease_id as string,
+  agent: r.agent as string,
+  task_id: r.task_id as string | null,
+  mode: r.mode as ClaimView['mode'],
+  fence: r.fence as number,
+  state: r.state as ClaimView['state'],
+  paths: r.paths as string[],
+  ttl_ms: r.ttl_ms as number | null,
+  reason: r.reason as string | null,
+  acquired_at: r.acquired_at as number,
+  renewed_at: r.renewed_at as number,
+  expires_at: r.expires_at as number | null,
+  ended_at: r.ended_at as number | null,
+  end_reason: r.end_reason as string | null,
+  lease: r.lease_state == null ? null : { state: r.lease_state as LeaseState, expires_at: r.lease_expires_at as number, ended_at: (r.lease_ended_at as number | null) ?? null },
+});
+
+function ancestorsOf(prefix: string): string[] {
+  const out = [''];
+  if (prefix === '') return out;
+  let at = prefix.indexOf('/');
+  while (at !== -1) {
+    out.push(prefix.slice(0, at));
+    at = prefix.indexOf('/', at + 1);
+  }
+  out.push(prefix);
+  return out;
+}
+
+/** The repositories over one connection (a transaction's or a snapshot's), for project `p`. */
+function repositories(q: Q, p: string) {
+  const one = async (sql: string, params: unknown[]) => (await q(sql, params))[0];
+  const meta: MetaWrites = {
+    get: async (key) => (await one(SQL.metaGet, [p, key]))?.value as string | undefined,
+    set: async (key, value) => void (await q(SQL.metaSet, [p, key, value])),
+  };
+  const events: Omit<EventWrites, 'append' | 'head'> = {
+    list: async (query) => (await q(SQL.eventList, [p, query.since ?? 0, query.subject ?? null, query.agent ?? null, query.limit])) as unknown as EventRow[],
+    all: () => allEvents(q, p),
+    hashesAt: async (seqs) => new Map((await q(SQL.eventHashesAt, [p, seqs])).map((r) => [r.seq as number, r.hash as string])),
+    count: async () => (await one(SQL.eventCount, [p]))!.n as number,
+  };
+  const leases: LeaseWrites = {
+    insert: async (r) =>
+      void (await q(SQL.leaseInsert, [p, r.lease_id, r.secret_hash, r.agent, r.state, r.ttl_ms, r.pid, r.host, r.meta === null ? null : canonicalJson(r.meta), r.granted_at, r.renewed_at, r.expires_at, r.ended_at])),
+    byId: async (id) => {
+      const r = await one(SQL.leaseById, [p, id]);
+      return r && leaseOut(r);
+    },
+    bySecretHash: async (h) => {
+      const r = await one(SQL.leaseBySecret, [p, h]);
+      return r && leaseOut(r);
+    },
+    list: async () => (await q(SQL.leaseList, [p])).map(leaseOut),
+    dueForExpiry: async (now) => (await q(SQL.leaseDue, [p, now])).map(leaseOut),
+    activeWithPid: async (host) => (await q(SQL.leaseWithPid, [p, host])).map(leaseOut),
+    endedBefore: async (before) => (await q(SQL.leaseEndedBefore, [p, before])).map((r) => r.lease_id as string),
+    delete: async (ids) => void (ids.length > 0 && (await q(SQL.leaseDelete, [p, ids]))),
+    renew: async (id, renewedAt, expiresAt) => void (await q(SQL.leaseRenew, [p, id, renewedAt, expiresAt])),
+    end: async (id, state, endedAt) => void (await q(SQL.leaseEnd, [p, id, state, endedAt])),
+    countByState: async () => {
+      const counts: Record<LeaseState, number> = { active: 0, revoked: 0, expired: 0 };
+      for (const r of await q(SQL.leaseCounts, [p])) counts[r.state as LeaseState] = r.n as number;
+      return counts;
+    },
+  };
+  const idempotency: IdempotencyWrites = {
+    get: async (k) => (await one(SQL.idemGet, [p, k])) as unknown as IdempotencyRow | undefined,
+    put: async (r) => void (await q(SQL.idemPut, [p, r.key_hash, r.method, r.params_hash, r.response, r.created_at])),
+    prune: async (before) => (await q(`WITH gone AS (${SQL.idemPrune} RETURNING 1) SELECT count(*)::bigint AS n FROM gone`, [p, before]))[0]!.n as number,
+  };
+  const taskParams = (r: TaskRow) => [r.title, r.description, r.status, r.priority, r.labels, r.depends_on, r.paths, r.gates, r.acceptance, r.parent];
+  const setDeps = async (r: TaskRow) => {
+    await q(SQL.taskDepsClear, [p, r.id]);
+    if (r.depends_on.length > 0) await q(SQL.taskDepsAdd, [p, r.id, r.depends_on]);
+  };
+  const tasks: TaskWrites = {
+    insert: async (r) => {
+      await q(SQL.taskInsert, [p, r.id, r.seq, ...taskParams(r), r.created_by, r.created_at, r.updated_at, r.completed_at, r.verified]);
+      if (r.depends_on.length > 0) await q(SQL.taskDepsAdd, [p, r.id, r.depends_on]);
+    },
+    update: async (r) => {
+      await q(SQL.taskUpdate, [p, r.id, ...taskParams(r), r.updated_at, r.completed_at, r.verified]);
+      await setDeps(r);
+    },
+    byId: async (id) => (await one(SQL.taskById, [p, id])) as unknown as TaskRow | undefined,
+    byIds: async (ids) => new Map((await q(SQL.taskByIds, [p, ids])).map((r) => [r.id as string, r as unknown as TaskRow])),
+    dependencyClosure: async (from) => new Set((await q(SQL.taskClosure, [p, from])).map((r) => r.id as string)),
+    list: async (t) =>
+      (await q(SQL.taskList, [p, t.now, t.status ?? null, t.label ?? null, t.agent ?? null, t.ready === true, t.after?.priority ?? -1, t.after?.seq ?? 0, t.limit])) as unknown as TaskRow[],
+    countByStatus: async () => {
+      const counts: Record<TaskStatus, number> = { open: 0, done: 0, cancelled: 0 };
+      for (const r of await q(SQL.taskCounts, [p])) counts[r.status as TaskStatus] = r.n as number;
+      return counts;
+    },
+  };
+  const addPaths = async (id: string, patterns: readonly { pattern: string; prefix: string }[]) => {
+    if (patterns.length > 0) await q(SQL.claimPathsAdd, [p, id, patterns.map((x) => x.pattern), patterns.map((x) => x.prefix)]);
+  };
+  const candidateOf = (of: number, r: Raw): Candidate => ({ of, claim: claimOut(r), pattern: r.cand_pattern as string });
+  const claims: ClaimWrites = {
+    insert: async (r: ClaimRow, patterns) => {
+      await q(SQL.claimInsert, [p, r.id, r.lease_id, r.agent, r.task_id, r.mode, r.fence, r.state, r.paths, r.ttl_ms, r.reason, r.acquired_at, r.renewed_at, r.expires_at, r.ended_at, r.end_reason]);
+      await addPaths(r.id, patterns);
+    },
+    setPaths: async (id, paths, patterns) => {
+      await q(SQL.claimSetPaths, [p, id, paths]);
+      await q(SQL.claimPathsClear, [p, id]);
+      await addPaths(id, patterns);
+    },
+    byId: async (id) => {
+      const r = await one(SQL.claimById, [p, id]);
+      return r && claimOut(r);
+    },
+    live: async (c) => (await q(SQL.claimLive, [p, c.now, c.agent ?? null, c.task ?? null, c.lease_id ?? null])).map(claimOut),
+    liveForTasks: async (ids, now) => new Map(ids.length === 0 ? [] : (await q(SQL.claimLiveForTasks, [p, now, ids])).map((r) => [r.task_id as string, claimOut(r)])),
+    candidates: async (prefixes, now) => {
+      const out: Candidate[] = [];
+      const roots: number[] = [];
+      const ai: number[] = [];
+      const ap: string[] = [];
+      const ri: number[] = [];
+      const lo: string[] = [];
+      const hi: string[] = [];
+      prefixes.forEach((prefix, i) => {
+        if (prefix === '') return void roots.push(i);
+        for (const a of ancestorsOf(prefix)) ai.push(i), ap.push(a);
+        ri.push(i), lo.push(`${prefix}/`), hi.push(`${prefix}0`);
+      });
+      if (roots.length > 0) for (const r of await q(SQL.claimCandidatesUnderRoot, [p, now])) for (const i of roots) out.push(candidateOf(i, r));
+      if (ri.length > 0) for (const r of await q(SQL.claimCandidates, [p, now, ai, ap, ri, lo, hi])) out.push(candidateOf(r.cand_of as number, r));
+      return out;
+    },
+    activeOfLeases: async (ids) => (ids.length === 0 ? [] : (await q(SQL.claimActiveOfLeases, [p, ids])).map(claimOut)),
+    dueForExpiry: async (now) => (await q(SQL.claimDue, [p, now])).map(claimOut),
+    renew: async (id, at, exp) => void (await q(SQL.claimRenew, [p, id, at, exp])),
+    end: async (id, state, at, reason) => {
+      await q(SQL.claimEnd, [p, id, state, at, reason]);
+      await q(SQL.claimPathsClear, [p, id]);
+    },
+    countActive: async (now) => (await one(SQL.claimCountLive, [p, now]))!.n as number,
+    endedBefore: async (before) => (await q(SQL.claimEndedBefore, [p, before])).map((r) => r.id as string),
+    delete: async (ids) => {
+      if (ids.length === 0) return;
+      await q(SQL.claimPathsDelete, [p, ids]);
+      await q(SQL.claimDelete, [p, ids]);
+    },
+  };
+  const proofs: ProofWrites = {
+    insert: async (r) =>
+      void (await q(SQL.proofInsert, [
+        p, r.id, r.seq, r.task_id, r.gate, r.claim_id, r.fence, r.passed, r.exit_code, r.timed_out, r.duration_ms, r.command,
+        r.output_sha256, r.output_bytes, r.truncated, r.digest, r.counts, r.changed_during_run, r.attested_by, r.agent, r.created_at, r.hash,
+      ])),
+    byId: async (id) => (await one(SQL.proofById, [p, id])) as unknown as ProofRow | undefined,
+    ofTask: async (t) => (await q(SQL.proofOfTask, [p, t])) as unknown as ProofRow[],
+    latestPerGate: async (t) => new Map((await q(SQL.proofLatestPerGate, [p, t])).map((r) => [r.gate as string, r as unknown as ProofRow])),
+  };
+  const dump = async (): Promise<StateDump> => {
+    const out: StateDump = {};
+    for (const [table, sql] of Object.entries(DUMP)) out[table] = await q(sql, [p]);
+    return out;
+  };
+  const committedHead = async (): Promise<ChainHead> => {
+    const r = await one(SQL.committedHead, [p]);
+    return r ? { seq: r.seq as number, hash: r.hash as string, at: r.at as number } : { seq: 0, hash: GENESIS, at: 0 };
+  };
+  return { meta, events, leases, idempotency, tasks, claims, proofs, dump, committedHead };
+}
+
+/** Every event of the project in seq order, a page at a time. */
+async function* allEvents(q: Q, p: string): AsyncGenerator<EventRow> {
+  let since = 0;
+  for (;;) {
+    const page = (await q(SQL.eventPage, [p, since, 1000])) as unknown as EventRow[];
+    yield* page;
+    if (page.length < 1000) return;
+    since = page[page.length - 1]!.seq;
+  }
+}
+
+/** Applies migrations/postgres/NNN_*.sql in order, once, under an advisory lock (concurrent servers migrate safely). */
+async function migrate(pool: pg.Pool, dir: string): Promise<number> {
+  const files = readdirSync(dir)
+    .map((f) => /^(\d+)_[\w-]+\.sql$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .sort((a, b) => Number(a[1]) - Number(b[1]));
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('decapod.migrate'))");
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    const current = Number((await client.query('SELECT coalesce(max(version), 0) AS v FROM schema_migrations')).rows[0].v);
+    if (current > files.length) {
+      throw new Error(`database schema version ${current} is newer than this decapod understands (${files.length}); upgrade decapod, or point it at another database`);
+    }
+    for (const m of files.slice(current)) {
+      await client.query(readFileSync(join(dir, m[0]), 'utf8'));
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [Number(m[1]), m[0]]);
+    }
+    await client.query('COMMIT');
+    return Math.max(current, files.length);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Opens (and migrates) the PostgreSQL store of one project. */
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 4, types });
+  pool.on('error', () => {}); // an idle connection dropped: the next query reconnects or fails, saying so
+  let version: number;
+  try {
+    version = await migrate(pool, opts.migrationsDir);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw storeErrorOf(err);
+  }
+  const p = opts.projectId;
+  const dbClock = { now: () => Date.now() };
+  const clock = opts.clock ?? dbClock;
+  const host = new URL(opts.url).hostname;
+
+  // One local writer at a time (FIFO, with the wait queue's ahead lane): the head row lock
+  // serializes writers of the project anyway; locally this keeps arrival order too.
+  const lanes: { ahead: (() => void)[]; queue: (() => void)[]; busy: boolean } = { ahead: [], queue: [], busy: false };
+  const take = (ahead: boolean) =>
+    new Promise<void>((resolve) => {
+      if (!lanes.busy) {
+        lanes.busy = true;
+        resolve();
+      } else (ahead ? lanes.ahead : lanes.queue).push(resolve);
+    });
+  const release = () => {
+    const next = lanes.ahead.shift() ?? lanes.queue.shift();
+    if (next) next();
+    else lanes.busy = false;
+  };
+
+  const queryOn = (client: pg.PoolClient): Q => async (sql, params) => (await client.query(sql, params)).rows as Raw[];
+
+  return {
+    clock,
+    transaction: async <T>(body: (tx: Tx) => Promise<T>, txOpts?: TransactionOptions): Promise<T> => {
+      await take(txOpts?.ahead === true);
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await pool.connect();
+        const q = queryOn(client);
+        await client.query('BEGIN');
+        let row = (await q(SQL.lockHead, [p]))[0];
+        if (!row) row = (await q(SQL.lockNewHead, [p]))[0]!; // created by this very statement: lock it now
+        const repos = repositories(q, p);
+        let head: ChainHead = { seq: row.event_seq as number, hash: row.event_hash as string, at: row.event_at as number };
+        const counters = { fence: row.fence as number, task: row.task_seq as number, proof: row.proof_seq as number };
+        const start = { ...counters, seq: head.seq };
+        const now = Math.max(opts.clock ? opts.clock.now() : (row.db_now as number), head.at);
+        const tx: Tx = {
+          now,
+          ...repos,
+          events: {
+            ...repos.events,
+            head: async () => head,
+            append: async (e) => {
+              if (e.seq !== head.seq + 1 || e.prev_hash !== head.hash) throw new Error(`event ${e.seq} does not follow the transaction's head (seq ${head.seq})`);
+              await q(SQL.eventAppend, [p, e.seq, e.at, e.type, e.agent, e.subject, e.data, e.data_digest, e.prev_hash, e.hash]);
+              head = { seq: e.seq, hash: e.hash, at: e.at };
+            },
+          },
+          head: () => head,
+          next: async (c: Counter) => ++counters[c],
+        };
+        const value = await body(tx);
+        if (head.seq !== start.seq || counters.fence !== start.fence || counters.task !== start.task || counters.proof !== start.proof) {
+          await q(SQL.writeHead, [p, head.seq, head.hash, head.at, counters.fence, counters.task, counters.proof]);
+        }
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        if (client) await client.query('ROLLBACK').catch(() => {});
+        throw storeErrorOf(err);
+      } finally {
+        client?.release();
+        release();
+      }
+    },
+    snapshot: async <T>(body: (r: Reader) => Promise<T>): Promise<T> => {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await pool.connect();
+        const q = queryOn(client);
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const now = opts.clock ? opts.clock.now() : ((await q(SQL.dbNow, []))[0]!.db_now as number);
+        const repos = repositories(q, p);
+        const value = await body({ now, ...repos, events: { ...repos.events, head: repos.committedHead } });
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        if (client) await client.query('ROLLBACK').catch(() => {});
+        throw storeErrorOf(err);
+      } finally {
+        client?.release();
+      }
+    },
+    schemaVersion: () => version,
+    storage: () => ({ engine: 'postgresql', journal_mode: `project ${p} on ${host}`, synchronous: 'full' }),
+    close: async () => {
+      await pool.end();
+    },
+  };
+}
