@@ -50,7 +50,7 @@
 // throughput, ≤ 1.05 for a time. Everything started is stopped, every temp folder removed, also on
 // Ctrl-C and after a watchdog (10 min, scaled with --rounds). Exit code 0 when the comparison ran,
 // whatever the verdicts (they are in the table and in compare.json's "regressions"); 1 if it failed.
-import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -176,6 +176,12 @@ function label(info) {
 // Figures: each returns {before: number[], after: number[]} of the alternated rounds
 // ---------------------------------------------------------------------------------------------
 
+/** User + system CPU time of a process so far, in µs (clock ticks of 10 ms). */
+function cpuMicros(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000;
+}
+
 /** One server per side; `prepare(server)` → load(connections, seconds); throughput of `connections` clients. */
 async function throughput(S, { what, connections, durability = 'full', prepare }) {
   const servers = {};
@@ -183,11 +189,20 @@ async function throughput(S, { what, connections, durability = 'full', prepare }
     for (const side of ['before', 'after']) servers[side] = await startDecapod(S[side], { durability });
     const loads = {};
     for (const side of ['before', 'after']) loads[side] = await prepare(servers[side]);
+    // Beside the throughput, the server's own CPU time per completed call (/proc/<pid>/stat): a
+    // busy neighbour moves calls/s a lot and this much less, so it is the steadier verdict.
+    const cpu = { before: [], after: [] };
     const arm = (side) => ({
       key: side,
-      run: async (warm) => checkClean(`${what} (${side})`, await loads[side](connections, warm ? CFG.warmSeconds : CFG.seconds)).perSecond,
+      run: async (warm) => {
+        const t0 = cpuMicros(servers[side].pid);
+        const r = checkClean(`${what} (${side})`, await loads[side](connections, warm ? CFG.warmSeconds : CFG.seconds));
+        if (!warm) cpu[side].push((cpuMicros(servers[side].pid) - t0) / r.completed);
+        return r.perSecond;
+      },
     });
-    return await alternate([arm('before'), arm('after')], CFG.rounds, ORDER);
+    const values = await alternate([arm('before'), arm('after')], CFG.rounds, ORDER);
+    return { ...values, cpu };
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
@@ -360,7 +375,12 @@ async function main() {
     for (const f of FIGURES) {
       if (ONLY && !ONLY.has(f.id)) continue;
       log(`${f.id}: ${CFG.order}`);
-      figures.push(judge(f, await f.run(S)));
+      const v = await f.run(S);
+      figures.push(judge(f, v));
+      if (v.cpu) {
+        const title = typeof f.title === 'function' ? f.title() : f.title;
+        figures.push(judge({ id: `${f.id}-cpu`, title: `${title}: server CPU per call`, unit: 'µs', better: 'lower' }, v.cpu));
+      }
     }
   } finally {
     await cleanup();

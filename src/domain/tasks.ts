@@ -72,7 +72,7 @@ export async function toPublicTasks(r: Reader, rows: readonly TaskRow[]): Promis
 }
 
 export async function toPublicTask(r: Reader, row: TaskRow): Promise<PublicTask> {
-  return (await toPublicTasks(r, [row]))[0]!;
+  return publicTask(row, await taskHolder(r, row.id));
 }
 
 export async function getTask(r: Reader, id: string): Promise<TaskRow> {

@@ -3,7 +3,7 @@ import { expireDue } from '../domain/expiry.js';
 import { iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
 import { StoreUnavailableError, type Reader } from '../store/store.js';
-import type { MethodContext, MethodDef, MutationContext } from './define.js';
+import type { MethodContext, MethodDef, MutationContext, QueryContext } from './define.js';
 import { checkParamsShape, compileParams } from './validate.js';
 
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: DecapodError };
@@ -26,6 +26,9 @@ const idempotencyKeyHash = (params: Record<string, unknown>): string | undefined
  */
 const callHash = (params: Record<string, unknown>): string =>
   hashCanonical({ params: withoutSecrets(params), caller: typeof params.lease === 'string' ? sha256Hex(params.lease) : null });
+
+/** The context a query's handler sees: the method context with its snapshot (no copy of the rest). */
+const withRead = (ctx: MethodContext, read: Reader): QueryContext => Object.assign(Object.create(ctx) as MethodContext, { read });
 
 const isConflict = (err: unknown): err is DecapodError => err instanceof DecapodError && err.errorName === 'CONFLICT';
 
@@ -61,7 +64,7 @@ export function createDispatcher(table: ReadonlyMap<string, MethodDef>): Dispatc
       if (method.kind === 'query') {
         // A query's slow part (audit.verify reading git) comes first, outside the snapshot.
         const prepared = method.prepare ? await method.prepare(ctx, p) : undefined;
-        return { ok: true, result: await ctx.store.snapshot(async (read) => method.handler({ ...ctx, read }, p, prepared)) };
+        return { ok: true, result: await ctx.store.snapshot((read) => Promise.resolve(method.handler(withRead(ctx, read), p, prepared))) };
       }
       let prepared: unknown;
       if (method.prepare) {

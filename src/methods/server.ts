@@ -31,6 +31,8 @@ export const serverMethods = [
           synchronous: Type.Union([Type.Literal('off'), Type.Literal('normal'), Type.Literal('full'), Type.Literal('extra')], {
             description: 'full: an acknowledged write survives power loss; normal: only process crashes',
           }),
+          project: Type.Optional(Type.String({ description: 'postgresql: the project id, the claim space this server shares (docs/design.md §7)' })),
+          database_host: Type.Optional(Type.String({ description: 'postgresql: the database host (never credentials)' })),
         },
         { additionalProperties: false },
       ),

@@ -343,8 +343,8 @@ export interface Store {
   readonly clock: Clock;
   /** The highest migration applied. */
   schemaVersion(): number;
-  /** how writes are made durable, as the connection reports it */
-  storage(): { engine: string; journal_mode: string; synchronous: 'off' | 'normal' | 'full' | 'extra' };
+  /** how writes are made durable, as the connection reports it; a shared database names its claim space and host */
+  storage(): { engine: string; journal_mode: string; synchronous: 'off' | 'normal' | 'full' | 'extra'; project?: string; database_host?: string };
   close(): Promise<void>;
 }
 

@@ -3,12 +3,14 @@
 // same dispatcher; several servers on one database share one claim space, one chain and fences
 // that only grow; replay rebuilds PostgreSQL's state in a SQLite scratch store with the same digest.
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { appendEvent } from '../../src/domain/audit-chain.js';
 import { openPostgresStore } from '../../src/store/postgres/pg-store.js';
 import type { Store } from '../../src/store/store.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { describePostgres } from '../helpers/test-postgres.js';
 import { startTestServer } from '../helpers/test-server.js';
 
@@ -61,7 +63,8 @@ describePostgres('postgres store', (db) => {
     expect((await s.call('task.list', { label: 'bug' })).tasks.map((t: { id: string }) => t.id)).toEqual(['T1']);
     await s.call('claim.release', { lease: alice, claim: held.id, fence: held.fence });
     const status = await s.call('server.status');
-    expect(status.storage.engine).toBe('postgresql');
+    expect(status.storage).toMatchObject({ engine: 'postgresql', project: expect.stringMatching(/^p-/), database_host: '127.0.0.1' });
+    expect(JSON.stringify(status)).not.toContain(new URL(db.url).password || 'no-password-in-url');
     expect(status.counts).toMatchObject({ leases_active: 2, claims_active: 1, tasks_open: 2 });
     expect(await s.call('audit.verify')).toMatchObject({ ok: true, count: status.counts.events });
     const replay = await s.call('audit.replay');
@@ -107,5 +110,26 @@ describePostgres('postgres store', (db) => {
     const fences = events.filter((e) => e.type === 'claim.acquired').map((e) => e.data.fence!);
     expect(fences).toEqual([...fences].sort((x, y) => x - y));
     expect(new Set(fences).size).toBe(fences.length);
+  });
+});
+
+describePostgres('postgres store: the database goes away', () => {
+  test('an unreachable database is UNAVAILABLE with retry_after_ms, never a silent switch to local state; /healthz still answers', async () => {
+    const cluster = await startPostgres();
+    let stopped = false;
+    try {
+      const s = await startTestServer({ database: { url: cluster.url, projectId: `p-${randomUUID()}` } });
+      await s.call('lease.grant', { agent: 'before' });
+      await cluster.stop();
+      stopped = true;
+      const refused = await s.rpc('lease.grant', { agent: 'after' });
+      expect(refused.error).toMatchObject({ data: { code: 'UNAVAILABLE', reason: 'unavailable', retry_after_ms: expect.any(Number) } });
+      const read = await s.rpc('task.list', {});
+      expect(read.error).toMatchObject({ data: { code: 'UNAVAILABLE' } });
+      expect((await s.http('/healthz', { method: 'GET', headers: {} })).status).toBe(200);
+      expect(existsSync(join(s.root, '.decapod', 'decapod.db'))).toBe(false); // no local SQLite fallback
+    } finally {
+      if (!stopped) await cluster.stop();
+    }
   });
 });

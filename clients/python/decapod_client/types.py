@@ -122,11 +122,18 @@ class ServerStatusParams(TypedDict):
     pass
 
 
-class ServerStatusResultStorage(TypedDict):
+class _ServerStatusResultStorageRequired(TypedDict):
     engine: str
     journal_mode: str
     # full: an acknowledged write survives power loss; normal: only process crashes
     synchronous: Literal["off", "normal", "full", "extra"]
+
+
+class ServerStatusResultStorage(_ServerStatusResultStorageRequired, total=False):
+    # postgresql: the project id, the claim space this server shares (docs/design.md §7)
+    project: str
+    # postgresql: the database host (never credentials)
+    database_host: str
 
 
 class ServerStatusResultCounts(TypedDict):

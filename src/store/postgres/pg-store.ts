@@ -73,7 +73,7 @@ function storeErrorOf(err: unknown): unknown {
   // 08 connection, 57P0x shutdown, 53 insufficient resources, ECONNREFUSED and friends
   if (code.startsWith('08') || code.startsWith('57P') || code.startsWith('53') || code.startsWith('E')) {
     const disk = code === '53100';
-    return new StoreUnavailableError(disk ? 'disk_full' : 'unavailable', `storage unavailable: the database ${disk ? 'is out of disk space' : 'cannot be reached'} (${code}); nothing was changed: retry shortly`, RETRY_MS, { code });
+    return new StoreUnavailableError(disk ? 'disk_full' : 'unavailable', `storage unavailable: the database ${disk ? 'is out of disk space' : 'cannot be reached'} (${code}); nothing was changed: retry shortly`, RETRY_MS, { database_error: code });
   }
   return err;
 }
@@ -303,9 +303,12 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     throw storeErrorOf(err);
   }
   const p = opts.projectId;
+  // What an acknowledged write survives: synchronous_commit off loses the last commits on a crash.
+  const sync = String((await pool.query('SHOW synchronous_commit')).rows[0]?.synchronous_commit ?? 'on');
+  const synchronous = sync === 'off' ? ('off' as const) : sync === 'local' ? ('normal' as const) : ('full' as const);
   const dbClock = { now: () => Date.now() };
   const clock = opts.clock ?? dbClock;
-  const host = new URL(opts.url).hostname;
+  const host = new URL(opts.url).hostname || 'localhost';
 
   // One local writer at a time (FIFO, with the wait queue's ahead lane): the head row lock
   // serializes writers of the project anyway; locally this keeps arrival order too.
@@ -389,7 +392,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
       }
     },
     schemaVersion: () => version,
-    storage: () => ({ engine: 'postgresql', journal_mode: `project ${p} on ${host}`, synchronous: 'full' }),
+    storage: () => ({ engine: 'postgresql', journal_mode: 'wal', synchronous, project: p, database_host: host }),
     close: async () => {
       await pool.end();
     },

@@ -85,7 +85,8 @@ export function sqliteClaims(db: Database.Database): SqliteClaims {
       ON c.task_id = j.value ${LIVE_JOIN} ORDER BY c.fence`),
     candidates: db.prepare(CANDIDATES_SQL),
     candidatesOfOne: db.prepare(CANDIDATES_OF_ONE_SQL),
-    liveForTask: db.prepare(`SELECT ${VIEW} FROM claims c INDEXED BY claims_active_task ${LIVE_JOIN} AND c.task_id = @task ORDER BY c.fence LIMIT 1`),
+    // A task has at most one live claim (task claims are exclusive): no ORDER BY, whose sort cost a third.
+    liveForTask: db.prepare(`SELECT ${VIEW} FROM claims c INDEXED BY claims_active_task ${LIVE_JOIN} AND c.task_id = @task LIMIT 1`),
     candidatesUnderRoot: db.prepare(CANDIDATES_UNDER_ROOT_SQL),
     activeOfLeases: db.prepare(`SELECT ${VIEW} FROM json_each(?) j CROSS JOIN claims c INDEXED BY claims_active_lease
       ON c.lease_id = j.value LEFT JOIN leases l ON l.lease_id = c.lease_id WHERE c.state = 'active' ORDER BY c.fence`),

@@ -829,6 +829,10 @@ export interface operations {
                             journal_mode: string;
                             /** @description full: an acknowledged write survives power loss; normal: only process crashes */
                             synchronous: "off" | "normal" | "full" | "extra";
+                            /** @description postgresql: the project id, the claim space this server shares (docs/design.md §7) */
+                            project?: string;
+                            /** @description postgresql: the database host (never credentials) */
+                            database_host?: string;
                         };
                         counts: {
                             events: number;
