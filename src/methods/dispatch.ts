@@ -113,9 +113,9 @@ function runMutation(outer: MethodContext, method: MethodDef, params: Record<str
   return outer.store.transaction(
     async (tx) => {
       try {
-        const ctx: MutationContext = { ...outer, tx };
+        const ctx: MutationContext = Object.assign(Object.create(outer) as MethodContext, { tx });
         await expireDue(tx);
-        const prior = await recorded(tx, method, params);
+        const prior = keyHash === undefined ? undefined : await recorded(tx, method, params);
         if (prior !== undefined) {
           const stored = JSON.parse(prior) as Record<string, unknown>;
           return method.secrets ? await method.secrets.restore(ctx, params, stored) : stored;

@@ -21,9 +21,11 @@ export function resolved<T extends object>(repo: Sync<T>, streams: readonly stri
     } else if (streams.includes(name)) {
       out[name] = (...args: unknown[]) => streamed(() => (fn as (...a: unknown[]) => Iterable<unknown>)(...args));
     } else {
-      out[name] = (...args: unknown[]) => {
+      // Fixed arity (no repository method takes more than four arguments): no rest array per call.
+      const f = fn as (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
+      out[name] = (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => {
         try {
-          return Promise.resolve((fn as (...a: unknown[]) => unknown)(...args));
+          return Promise.resolve(f(a, b, c, d));
         } catch (err) {
           return Promise.reject(err);
         }
