@@ -72,7 +72,7 @@ export async function toPublicTasks(r: Reader, rows: readonly TaskRow[]): Promis
 }
 
 export async function toPublicTask(r: Reader, row: TaskRow): Promise<PublicTask> {
-  return publicTask(row, await taskHolder(r, row.id));
+  return publicTask(row, (await r.claims.liveForTasks([row.id], r.now)).get(row.id));
 }
 
 export async function getTask(r: Reader, id: string): Promise<TaskRow> {
