@@ -5,6 +5,7 @@ import {
   claimNextTask,
   claimTask,
   createTask,
+  getPublicTask,
   getTask,
   reopenTask,
   toPublicTask,
@@ -72,7 +73,7 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['NOT_FOUND'],
     examples: [{ name: 'get', params: { task: 'T1' } }],
-    handler: async ({ read }, p) => ({ task: await toPublicTask(read, await getTask(read, p.task)) }),
+    handler: async ({ read }, p) => ({ task: await getPublicTask(read, p.task) }),
   }),
   defineMethod({
     name: 'task.list',
