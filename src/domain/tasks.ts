@@ -75,13 +75,6 @@ export async function toPublicTask(r: Reader, row: TaskRow): Promise<PublicTask>
   return publicTask(row, (await r.claims.liveForTasks([row.id], r.now)).get(row.id));
 }
 
-/** One task as the API shows it, with its holder: one lookup. */
-export async function getPublicTask(r: Reader, id: string): Promise<PublicTask> {
-  const found = await r.tasks.withHolder(id, r.now);
-  if (!found) throw new DecapodError('NOT_FOUND', `no task ${id}`, { kind: 'task', id });
-  return publicTask(found.task, found.holder);
-}
-
 export async function getTask(r: Reader, id: string): Promise<TaskRow> {
   const row = await r.tasks.byId(id);
   if (!row) throw new DecapodError('NOT_FOUND', `no task ${id}`, { kind: 'task', id });

@@ -5,7 +5,6 @@ import {
   claimNextTask,
   claimTask,
   createTask,
-  getPublicTask,
   getTask,
   reopenTask,
   toPublicTask,
@@ -73,7 +72,7 @@ export const taskMethods = [
     result: { task: Task },
     errors: ['NOT_FOUND'],
     examples: [{ name: 'get', params: { task: 'T1' } }],
-    handler: async ({ read }, p) => ({ task: await getPublicTask(read, p.task) }),
+    handler: async ({ read }, p) => ({ task: await toPublicTask(read, await getTask(read, p.task)) }),
   }),
   defineMethod({
     name: 'task.list',

@@ -227,8 +227,6 @@ export interface TaskReads {
   byId(id: string): Promise<TaskRow | undefined>;
   /** the tasks of these ids that exist */
   byIds(ids: readonly string[]): Promise<Map<string, TaskRow>>;
-  /** one task with its live claim, if it has one, in one lookup (what task.get shows) */
-  withHolder(id: string, now: number): Promise<{ task: TaskRow; holder: ClaimView | undefined } | undefined>;
   /** ids reachable from `from` through depends_on (for cycle checks) */
   dependencyClosure(from: readonly string[]): Promise<Set<string>>;
   list(query: TaskQuery): Promise<TaskRow[]>;

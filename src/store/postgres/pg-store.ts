@@ -168,12 +168,6 @@ function repositories(q: Q, p: string) {
     },
     byId: async (id) => (await one(SQL.taskById, [p, id])) as unknown as TaskRow | undefined,
     byIds: async (ids) => new Map((await q(SQL.taskByIds, [p, ids])).map((r) => [r.id as string, r as unknown as TaskRow])),
-    withHolder: async (id, now) => {
-      const task = (await one(SQL.taskById, [p, id])) as unknown as TaskRow | undefined;
-      if (!task) return undefined;
-      const [h] = await q(SQL.claimLiveForTasks, [p, now, [id]]);
-      return { task, holder: h && claimOut(h) };
-    },
     dependencyClosure: async (from) => new Set((await q(SQL.taskClosure, [p, from])).map((r) => r.id as string)),
     list: async (t) =>
       (await q(SQL.taskList, [p, t.now, t.status ?? null, t.label ?? null, t.agent ?? null, t.ready === true, t.after?.priority ?? -1, t.after?.seq ?? 0, t.limit])) as unknown as TaskRow[],

@@ -18,9 +18,9 @@ export const LIVE_CLAIM = `c.state = 'active' AND (c.expires_at IS NULL OR c.exp
   AND EXISTS (SELECT 1 FROM leases l WHERE l.lease_id = c.lease_id AND l.state = 'active' AND l.expires_at > @now)`;
 
 /** The claim's columns with its lease's state (ClaimView), from `c` joined with its lease `l`. */
-export const VIEW = 'c.*, l.state AS lease_state, l.expires_at AS lease_expires_at, l.ended_at AS lease_ended_at';
+const VIEW = 'c.*, l.state AS lease_state, l.expires_at AS lease_expires_at, l.ended_at AS lease_ended_at';
 /** `c` joined with its live lease `l`, live itself at @now. */
-export const LIVE_JOIN = `JOIN leases l ON l.lease_id = c.lease_id
+const LIVE_JOIN = `JOIN leases l ON l.lease_id = c.lease_id
   WHERE c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > @now) AND l.state = 'active' AND l.expires_at > @now`;
 
 /**

@@ -1,18 +1,10 @@
 import type Database from 'better-sqlite3';
 import type { TaskQuery, TaskRow, TaskStatus, TaskWrites } from '../store.js';
-import { LIVE_CLAIM, LIVE_JOIN, VIEW } from './claims.js';
+import { LIVE_CLAIM } from './claims.js';
 import type { Sync } from './resolved.js';
-import { claimOut, taskIn, taskOut } from './rows.js';
+import { taskIn, taskOut } from './rows.js';
 
 type Raw = Record<string, unknown>;
-
-/** A held task's claim columns (ClaimView's), prefixed h_ beside the task's own. */
-const HOLDER_COLS = [
-  'id', 'lease_id', 'agent', 'task_id', 'mode', 'fence', 'state', 'paths', 'ttl_ms', 'reason', 'acquired_at', 'renewed_at',
-  'expires_at', 'ended_at', 'end_reason', 'lease_state', 'lease_expires_at', 'lease_ended_at',
-]
-  .map((c) => `h.${c} AS h_${c}`)
-  .join(', ');
 
 export function sqliteTasks(db: Database.Database): Sync<TaskWrites> & { maxSeq(): number } {
   const q = {
@@ -23,10 +15,6 @@ export function sqliteTasks(db: Database.Database): Sync<TaskWrites> & { maxSeq(
       @updated_at, @completed_at, @verified)`),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
     byIds: db.prepare('SELECT t.* FROM json_each(?) j CROSS JOIN tasks t ON t.id = j.value'),
-    // The task and its live claim (at most one: task claims are exclusive) in one statement.
-    withHolder: db.prepare(`SELECT t.*, ${HOLDER_COLS} FROM tasks t
-      LEFT JOIN (SELECT ${VIEW} FROM claims c INDEXED BY claims_active_task ${LIVE_JOIN} AND c.task_id = @id LIMIT 1) h
-      WHERE t.id = @id`),
     update: db.prepare(`UPDATE tasks SET title = @title, description = @description, status = @status,
       priority = @priority, labels = @labels, depends_on = @depends_on, paths = @paths, gates = @gates,
       acceptance = @acceptance, parent = @parent, updated_at = @updated_at, completed_at = @completed_at, verified = @verified WHERE id = @id`),
@@ -64,17 +52,6 @@ export function sqliteTasks(db: Database.Database): Sync<TaskWrites> & { maxSeq(
     },
     byId: (id) => taskOut(q.byId.get(id) as Raw | undefined),
     byIds: (ids) => new Map((q.byIds.all(JSON.stringify(ids)) as Raw[]).map((r) => [r.id as string, taskOut(r)!])),
-    withHolder: (id, now) => {
-      const raw = q.withHolder.get({ id, now }) as Raw | undefined;
-      if (!raw) return undefined;
-      const task: Raw = {};
-      const holder: Raw = {};
-      for (const k in raw) {
-        if (k.startsWith('h_')) holder[k.slice(2)] = raw[k];
-        else task[k] = raw[k];
-      }
-      return { task: taskOut(task)!, holder: holder.id == null ? undefined : claimOut(holder) };
-    },
     update: (row) => {
       q.update.run(taskIn(row));
       index(row);
