@@ -200,6 +200,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await releaseLock();
     throw err;
   }
+  // A shared database: another server's commit may free what waiters here wait for.
+  const stopListening = store.onOtherWriters?.(() => ctx.waits.notify());
   const housekeeping = startHousekeeping(
     ctx,
     () => ctx.waits.notify(),
@@ -220,6 +222,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       shuttingDown = true;
       idle.stop();
       housekeeping.stop();
+      stopListening?.();
       app.log.info({ reason }, 'stopping');
       await app.close(); // stop accepting; in-flight calls finish
       removeServerJsonIfOurs(paths, instanceId);

@@ -341,6 +341,12 @@ export interface Store {
   snapshot<T>(body: (r: Reader) => Promise<T>): Promise<T>;
   /** the store's clock (the server's; an injected one in tests): what `now` is read from */
   readonly clock: Clock;
+  /**
+   * For a store other servers write too (a shared database): `listener` runs after another
+   * server commits a change to this project, so waiters here retry (docs/design.md §7). Returns
+   * a function that stops listening. Absent for a store only this server writes.
+   */
+  onOtherWriters?(listener: () => void): () => void;
   /** The highest migration applied. */
   schemaVersion(): number;
   /** how writes are made durable, as the connection reports it; a shared database names its claim space and host */

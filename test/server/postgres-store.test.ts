@@ -113,6 +113,28 @@ describePostgres('postgres store', (db) => {
   });
 });
 
+describePostgres('postgres store: waiting across servers', (db) => {
+  test('a release on one server wakes a waiter on another (LISTEN/NOTIFY), well before its wait ends', async () => {
+    const projectId = `p-${randomUUID()}`;
+    const a = await startTestServer({ database: { url: db.url, projectId } });
+    const b = await startTestServer({ database: { url: db.url, projectId } });
+    const alice = (await a.call('lease.grant', { agent: 'alice' })).lease;
+    const bob = (await b.call('lease.grant', { agent: 'bob' })).lease;
+    const held = (await a.call('claim.acquire', { lease: alice, paths: ['shared/file.ts'] })).claim;
+    // Long enough that only a wake-up, not the end of the wait, can grant it inside the test's time.
+    const waiting = b.rpc('claim.acquire', { lease: bob, paths: ['shared/file.ts'], wait_ms: 600_000 });
+    let answered = false;
+    void waiting.then(() => (answered = true));
+    // bob is queued on b (the first attempt was refused) before alice lets go.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    await a.call('claim.release', { lease: alice, claim: held.id, fence: held.fence });
+    const granted = await waiting;
+    expect(granted.result?.claim).toMatchObject({ agent: 'bob', paths: ['shared/file.ts'] });
+    expect(granted.result.claim.fence).toBeGreaterThan(held.fence);
+  }, 20_000);
+});
+
 describePostgres('postgres store: the database goes away', () => {
   test('an unreachable database is UNAVAILABLE with retry_after_ms, never a silent switch to local state; /healthz still answers', async () => {
     const cluster = await startPostgres();

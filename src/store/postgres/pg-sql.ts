@@ -35,6 +35,8 @@ export const SQL = {
     FROM project_head WHERE project_id = $1 FOR UPDATE`,
   writeHead: `UPDATE project_head SET event_seq = $2, event_hash = $3, event_at = $4, fence = $5, task_seq = $6, proof_seq = $7
     WHERE project_id = $1`,
+  // Delivered at commit, to every server LISTENing (the payload names the project and the sender).
+  notify: `SELECT pg_notify('decapod_changes', $1 || ' ' || $2)`,
   dbNow: `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS db_now`,
   committedHead: `SELECT event_seq AS seq, event_hash AS hash, event_at AS at FROM project_head WHERE project_id = $1`,
 

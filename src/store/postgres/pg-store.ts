@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -30,6 +31,8 @@ import {
   type TransactionOptions,
   type Tx,
 } from '../store.js';
+import { ancestorsOf, rangeUnder } from '../prefix-ranges.js';
+import { Turns } from '../turns.js';
 import { DUMP, SQL } from './pg-sql.js';
 
 // docs/architecture.md, docs/design.md §7: the PostgreSQL implementation of the store contract.
@@ -98,17 +101,6 @@ const claimOut = (r: Raw): ClaimView => ({
   lease: r.lease_state == null ? null : { state: r.lease_state as LeaseState, expires_at: r.lease_expires_at as number, ended_at: (r.lease_ended_at as number | null) ?? null },
 });
 
-function ancestorsOf(prefix: string): string[] {
-  const out = [''];
-  if (prefix === '') return out;
-  let at = prefix.indexOf('/');
-  while (at !== -1) {
-    out.push(prefix.slice(0, at));
-    at = prefix.indexOf('/', at + 1);
-  }
-  out.push(prefix);
-  return out;
-}
 
 /** The repositories over one connection (a transaction's or a snapshot's), for project `p`. */
 function repositories(q: Q, p: string) {
@@ -208,7 +200,8 @@ function repositories(q: Q, p: string) {
       prefixes.forEach((prefix, i) => {
         if (prefix === '') return void roots.push(i);
         for (const a of ancestorsOf(prefix)) ai.push(i), ap.push(a);
-        ri.push(i), lo.push(`${prefix}/`), hi.push(`${prefix}0`);
+        const r = rangeUnder(prefix);
+        ri.push(i), lo.push(r.lo), hi.push(r.hi);
       });
       if (roots.length > 0) for (const r of await q(SQL.claimCandidatesUnderRoot, [p, now])) for (const i of roots) out.push(candidateOf(i, r));
       if (ri.length > 0) for (const r of await q(SQL.claimCandidates, [p, now, ai, ap, ri, lo, hi])) out.push(candidateOf(r.cand_of as number, r));
@@ -312,18 +305,24 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
 
   // One local writer at a time (FIFO, with the wait queue's ahead lane): the head row lock
   // serializes writers of the project anyway; locally this keeps arrival order too.
-  const lanes: { ahead: (() => void)[]; queue: (() => void)[]; busy: boolean } = { ahead: [], queue: [], busy: false };
-  const take = (ahead: boolean) =>
-    new Promise<void>((resolve) => {
-      if (!lanes.busy) {
-        lanes.busy = true;
-        resolve();
-      } else (ahead ? lanes.ahead : lanes.queue).push(resolve);
+  const turns = new Turns();
+
+  // docs/design.md §7: releases reach waiters on other servers through LISTEN/NOTIFY (the sweep
+  // stays the fallback). One connection listens for all of this store's listeners.
+  const instance = randomUUID();
+  const listeners = new Set<() => void>();
+  let listening: pg.Client | undefined;
+  const listen = async () => {
+    const client = new pg.Client({ connectionString: opts.url, types });
+    client.on('error', () => {}); // a dropped connection: the sweep still wakes waiters
+    client.on('notification', (msg) => {
+      const [project, sender] = (msg.payload ?? '').split(' ');
+      if (project !== p || sender === instance) return;
+      for (const l of listeners) l();
     });
-  const release = () => {
-    const next = lanes.ahead.shift() ?? lanes.queue.shift();
-    if (next) next();
-    else lanes.busy = false;
+    await client.connect();
+    await client.query('LISTEN decapod_changes');
+    listening = client;
   };
 
   const queryOn = (client: pg.PoolClient): Q => async (sql, params) => (await client.query(sql, params)).rows as Raw[];
@@ -331,7 +330,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
   return {
     clock,
     transaction: async <T>(body: (tx: Tx) => Promise<T>, txOpts?: TransactionOptions): Promise<T> => {
-      await take(txOpts?.ahead === true);
+      if (!turns.tryTake()) await turns.take(txOpts?.ahead === true);
       let client: pg.PoolClient | undefined;
       try {
         client = await pool.connect();
@@ -363,6 +362,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
         if (head.seq !== start.seq || counters.fence !== start.fence || counters.task !== start.task || counters.proof !== start.proof) {
           await q(SQL.writeHead, [p, head.seq, head.hash, head.at, counters.fence, counters.task, counters.proof]);
         }
+        // Anything audited changed the state others may wait on: tell the other servers (at commit).
+        if (head.seq !== start.seq) await q(SQL.notify, [p, instance]);
         await client.query('COMMIT');
         return value;
       } catch (err) {
@@ -370,7 +371,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
         throw storeErrorOf(err);
       } finally {
         client?.release();
-        release();
+        turns.release();
       }
     },
     snapshot: async <T>(body: (r: Reader) => Promise<T>): Promise<T> => {
@@ -393,7 +394,13 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     },
     schemaVersion: () => version,
     storage: () => ({ engine: 'postgresql', journal_mode: 'wal', synchronous, project: p, database_host: host }),
+    onOtherWriters: (listener) => {
+      listeners.add(listener);
+      if (!listening) void listen().catch(() => {});
+      return () => void listeners.delete(listener);
+    },
     close: async () => {
+      await listening?.end().catch(() => {});
       await pool.end();
     },
   };

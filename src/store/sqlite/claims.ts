@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Candidate, ClaimQuery, ClaimView, ClaimWrites } from '../store.js';
 import type { Sync } from './resolved.js';
+import { ancestorsOf, rangeUnder } from '../prefix-ranges.js';
 import { claimIn, claimOut } from './rows.js';
 
 type Raw = Record<string, unknown>;
@@ -57,18 +58,6 @@ export const CANDIDATES_UNDER_ROOT_SQL = `SELECT cp.pattern AS cand_pattern, ${V
   FROM claim_paths cp INDEXED BY claim_paths_prefix CROSS JOIN claims c ON c.id = cp.claim_id ${LIVE_JOIN.replace('WHERE', "WHERE cp.prefix >= '' AND")}
   ORDER BY c.fence`;
 
-/** The ancestors of a static prefix, itself included: '' then each leading run of segments. */
-function ancestorsOf(prefix: string): string[] {
-  const out = [''];
-  if (prefix === '') return out;
-  let at = prefix.indexOf('/');
-  while (at !== -1) {
-    out.push(prefix.slice(0, at));
-    at = prefix.indexOf('/', at + 1);
-  }
-  out.push(prefix);
-  return out;
-}
 
 export function sqliteClaims(db: Database.Database): SqliteClaims {
   const q = {
@@ -146,7 +135,7 @@ export function sqliteClaims(db: Database.Database): SqliteClaims {
     candidates: (prefixes, now) => {
       if (prefixes.length === 1 && prefixes[0] !== '') {
         const prefix = prefixes[0]!;
-        const rows = q.candidatesOfOne.all({ ancestors: JSON.stringify(ancestorsOf(prefix)), lo: `${prefix}/`, hi: `${prefix}0`, now }) as Raw[];
+        const rows = q.candidatesOfOne.all({ ancestors: JSON.stringify(ancestorsOf(prefix)), ...rangeUnder(prefix), now }) as Raw[];
         return rows.map((raw) => candidateOf(0, raw));
       }
       const out: Candidate[] = [];
@@ -156,9 +145,8 @@ export function sqliteClaims(db: Database.Database): SqliteClaims {
       prefixes.forEach((prefix, i) => {
         if (prefix === '') return void roots.push(i);
         for (const a of ancestorsOf(prefix)) ancestors.push([i, a]);
-        // Under 'a/b' is 'a/b/…': '0' is the byte right after '/', in UTF-8 as in UTF-16, so the
-        // range holds exactly the strings that continue 'a/b' with '/', whatever follows.
-        ranges.push([i, `${prefix}/`, `${prefix}0`]);
+        const { lo, hi } = rangeUnder(prefix);
+        ranges.push([i, lo, hi]);
       });
       if (roots.length > 0) {
         for (const raw of q.candidatesUnderRoot.all({ now }) as Raw[]) for (const i of roots) out.push(candidateOf(i, raw));

@@ -28,7 +28,7 @@ import { sqliteDump, sqliteProofs } from './proofs.js';
 import { resolved } from './resolved.js';
 import { storeErrorOf, translated } from './sqlite-errors.js';
 import { sqliteTasks } from './tasks.js';
-import { Turns } from './turns.js';
+import { Turns } from '../turns.js';
 
 export type Durability = 'full' | 'normal';
 

@@ -1,6 +1,7 @@
-// One connection, one unit of work at a time (docs/architecture.md): a FIFO async mutex. Taking a
-// free turn is synchronous, so an uncontended call costs no extra tick; waiters are served in
-// arrival order, with one lane ahead of the rest for the wait queue's retries (TransactionOptions).
+// One unit of work at a time (docs/architecture.md): per connection for SQLite, per server for
+// PostgreSQL's writers. A FIFO async mutex: taking a free turn is synchronous, so an uncontended
+// call costs no extra tick; waiters are served in arrival order, with one lane ahead of the rest
+// for the wait queue's retries (TransactionOptions).
 
 const TAKEN = Promise.resolve();
 
