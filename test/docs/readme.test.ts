@@ -38,6 +38,10 @@ test('the README sh blocks run as pasted and tell the truth', () => {
   expect(r.stdout).toContain('refused until proven');
   expect(r.stderr).toMatch(/"code": "PROOF_REQUIRED"[\s\S]*"gate": "test",\s*"reason": "failed"/);
   expect(r.stderr).toContain('tests pass'); // --follow streamed the gate's output
+  // Team mode: two clones share one claim space on PostgreSQL.
+  expect(r.stdout).toContain('held by alice, seen from the other clone');
+  expect(r.stderr).toMatch(/src\/parser\/lexer\.ts is held by alice/);
+  expect(r.stdout).toMatch(/"engine": "postgresql"/);
   expect(r.stdout).toMatch(/\{"proof":\{"id":"P3","task":"T1","gate":"test",[^\n]*"passed":true/); // curl proof.run
   expect(r.stdout).toMatch(/"status": "done",[\s\S]*"verified": true/);
   expect(r.stdout).toMatch(/"ok": true,\s*"events": \d+,\s*"live_digest"/);
