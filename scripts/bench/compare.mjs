@@ -54,7 +54,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSyn
 import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cleanup, cleanupNow, median, runSync, summary } from './lib.mjs';
+import { boundRun, cleanup, cleanupNow, median, runSync, summary } from './lib.mjs';
 import {
   HERE,
   alternate,
@@ -108,19 +108,7 @@ const OUT = resolve(args.out ?? join(REPO, 'bench', 'tmp', 'compare'));
 
 // Bounded in time whatever happens: stop everything and fail.
 const WATCHDOG_MS = Math.round((QUICK ? 150_000 : 600_000) * Math.max(1, rounds / BASE.rounds));
-const watchdog = setTimeout(() => {
-  process.stderr.write(`compare: still running after ${WATCHDOG_MS / 1000} s; stopping everything\n`);
-  cleanupNow();
-  process.exit(1);
-}, WATCHDOG_MS);
-watchdog.unref();
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    cleanupNow();
-    process.exit(130);
-  });
-}
-process.on('exit', cleanupNow);
+boundRun('compare', WATCHDOG_MS);
 
 const log = (line) => process.stderr.write(`${line}\n`);
 

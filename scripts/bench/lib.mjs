@@ -92,6 +92,26 @@ export function cleanupNow() {
   tempDirs.clear();
 }
 
+/**
+ * Bounds a benchmark run in time whatever happens: after `ms` stop everything and exit 1; on
+ * SIGINT/SIGTERM stop everything and exit 130; on any exit kill what is left.
+ */
+export function boundRun(name, ms) {
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`${name}: still running after ${ms / 1000} s; stopping everything\n`);
+    cleanupNow();
+    process.exit(1);
+  }, ms);
+  watchdog.unref();
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      cleanupNow();
+      process.exit(130);
+    });
+  }
+  process.on('exit', cleanupNow);
+}
+
 export async function cleanup() {
   await Promise.all([...children].map((c) => stopChild(c)));
   await Promise.all([...foreignPids].map((pid) => stopPid(pid)));

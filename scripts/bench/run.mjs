@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   adoptPid,
+  boundRun,
   cleanup,
   cleanupNow,
   forgetPid,
@@ -82,19 +83,7 @@ const CFG = QUICK
 
 // Bounded in time whatever happens: stop everything and fail.
 const WATCHDOG_MS = QUICK ? 120_000 : 420_000;
-const watchdog = setTimeout(() => {
-  process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; stopping everything\n`);
-  cleanupNow();
-  process.exit(1);
-}, WATCHDOG_MS);
-watchdog.unref();
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    cleanupNow();
-    process.exit(130);
-  });
-}
-process.on('exit', cleanupNow);
+boundRun('bench', WATCHDOG_MS);
 
 const log = (line) => process.stderr.write(`${line}\n`);
 

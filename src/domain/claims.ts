@@ -66,7 +66,10 @@ export function toPublicClaim(claim: ClaimView, now: number): PublicClaim {
 }
 
 /** A conflict with the holder's fence, which currentFence needs and the public answer does not show. */
-type FoundConflict = Conflict & { fence: number };
+interface FoundConflict {
+  conflict: Conflict;
+  fence: number;
+}
 
 /**
  * For each request, every live claim of another lease it would collide with (docs/design.md §4):
@@ -74,7 +77,7 @@ type FoundConflict = Conflict & { fence: number };
  * task lookup for all the requests together: the static prefix index narrows the candidates, the
  * overlap relation decides.
  */
-export async function findConflictsMany(r: Reader, reqs: readonly ClaimRequest[]): Promise<FoundConflict[][]> {
+async function conflictsOf(r: Reader, reqs: readonly ClaimRequest[]): Promise<FoundConflict[][]> {
   const now = r.now;
   const prefixes: string[] = [];
   const prefixIndex = new Map<string, number>();
@@ -103,7 +106,7 @@ export async function findConflictsMany(r: Reader, reqs: readonly ClaimRequest[]
     const seen = found[i]!;
     if (seen.has(claim.id)) return;
     const ttl = holds(claim, now) ? deadline(claim) - now : 0;
-    seen.set(claim.id, { resource, claim_id: claim.id, agent: claim.agent, mode: claim.mode, ttl_remaining_ms: ttl, fence: claim.fence });
+    seen.set(claim.id, { conflict: { resource, claim_id: claim.id, agent: claim.agent, mode: claim.mode, ttl_remaining_ms: ttl }, fence: claim.fence });
   };
   reqs.forEach((req, i) => {
     if (req.task === null) return;
@@ -121,10 +124,14 @@ export async function findConflictsMany(r: Reader, reqs: readonly ClaimRequest[]
   return found.map((m) => [...m.values()]);
 }
 
+/** For each request, every live claim of another lease it would collide with (one lookup for all). */
+export async function findConflictsMany(r: Reader, reqs: readonly ClaimRequest[]): Promise<Conflict[][]> {
+  return (await conflictsOf(r, reqs)).map((found) => found.map((f) => f.conflict));
+}
+
 /** Every live claim of another lease that this request would collide with. */
 export async function findConflicts(r: Reader, req: ClaimRequest): Promise<Conflict[]> {
-  const [found] = await findConflictsMany(r, [req]);
-  return found!.map(({ fence: _f, ...c }) => c);
+  return (await findConflictsMany(r, [req]))[0]!;
 }
 
 /** How many conflicts a CONFLICT message spells out (data.conflicts has them all). */
@@ -250,7 +257,7 @@ export async function heldClaim(r: Reader, lease: LeaseRow, claimId: string, fen
 
 /** The newest fence now holding any resource of this claim (another holder's), or null. */
 export async function currentFence(r: Reader, claim: ClaimView): Promise<number | null> {
-  const [others] = await findConflictsMany(r, [{ leaseId: claim.lease_id, paths: claim.paths, mode: 'exclusive', task: claim.task_id }]);
+  const [others] = await conflictsOf(r, [{ leaseId: claim.lease_id, paths: claim.paths, mode: 'exclusive', task: claim.task_id }]);
   const fences = others!.map((c) => c.fence);
   return fences.length ? Math.max(...fences) : null;
 }

@@ -242,7 +242,7 @@ export async function claimNextTask(tx: Tx, lease: LeaseRow, ttlMs?: number): Pr
     // The whole page judged at once: one candidate lookup, not one per task.
     const judged = await findConflictsMany(tx, page.map((row) => ({ leaseId: lease.lease_id, paths: row.paths, mode: 'exclusive' as const, task: row.id })));
     for (const [i, row] of page.entries()) {
-      const conflicts = judged[i]!.map(({ fence: _f, ...c }) => c);
+      const conflicts = judged[i]!;
       if (conflicts.length === 0) return claimTaskRow(tx, lease, row, ttlMs);
       if (skipped.length < 20) skipped.push({ task: row.id, conflicts });
     }

@@ -117,7 +117,7 @@ export const claimMethods = [
       const judged = await findConflictsMany(read, paths.map((path) => ({ leaseId, paths: [path], mode: 'exclusive' as const, task: null })));
       return {
         paths: paths.map((path, i) => {
-          const holders = judged[i]!.map(({ resource: _r, fence: _f, ...h }) => h);
+          const holders = judged[i]!.map(({ resource: _r, ...h }) => h);
           return { path, free: holders.length === 0, holders };
         }),
       };

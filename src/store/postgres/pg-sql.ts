@@ -23,16 +23,17 @@ const LIVE = `c.state = 'active' AND (c.expires_at IS NULL OR c.expires_at > $2)
 export const LIVE_JOIN = `JOIN leases l ON l.project_id = c.project_id AND l.lease_id = c.lease_id WHERE c.project_id = $1 AND ${LIVE}`;
 const LEASE_JOIN = 'LEFT JOIN leases l ON l.project_id = c.project_id AND l.lease_id = c.lease_id';
 
+/** The project's head row, locked, with the database's clock read in the same statement. */
+const LOCK_HEAD = `SELECT event_seq, event_hash, event_at, fence, task_seq, proof_seq,
+      (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS db_now
+    FROM project_head WHERE project_id = $1 FOR UPDATE`;
+
 export const SQL = {
   lockHead: `WITH ensured AS (INSERT INTO project_head (project_id) VALUES ($1) ON CONFLICT (project_id) DO NOTHING)
-    SELECT event_seq, event_hash, event_at, fence, task_seq, proof_seq,
-      (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS db_now
-    FROM project_head WHERE project_id = $1 FOR UPDATE`,
+    ${LOCK_HEAD}`,
   // The INSERT above makes the row visible only after it commits: a first transaction of a new
   // project locks it here instead.
-  lockNewHead: `SELECT event_seq, event_hash, event_at, fence, task_seq, proof_seq,
-      (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS db_now
-    FROM project_head WHERE project_id = $1 FOR UPDATE`,
+  lockNewHead: LOCK_HEAD,
   writeHead: `UPDATE project_head SET event_seq = $2, event_hash = $3, event_at = $4, fence = $5, task_seq = $6, proof_seq = $7
     WHERE project_id = $1`,
   // Delivered at commit, to every server LISTENing (the payload names the project and the sender).

@@ -31,6 +31,7 @@ import {
   type TransactionOptions,
   type Tx,
 } from '../store.js';
+import { claimViewOf } from '../claim-view.js';
 import { ancestorsOf, rangeUnder } from '../prefix-ranges.js';
 import { Turns } from '../turns.js';
 import { DUMP, SQL } from './pg-sql.js';
@@ -82,24 +83,7 @@ function storeErrorOf(err: unknown): unknown {
 }
 
 const leaseOut = (r: Raw): LeaseRow => ({ ...(r as unknown as LeaseRow), meta: r.meta === null ? null : (JSON.parse(r.meta as string) as Record<string, unknown>) });
-const claimOut = (r: Raw): ClaimView => ({
-  id: r.id as string,
-  lease_id: r.lease_id as string,
-  agent: r.agent as string,
-  task_id: r.task_id as string | null,
-  mode: r.mode as ClaimView['mode'],
-  fence: r.fence as number,
-  state: r.state as ClaimView['state'],
-  paths: r.paths as string[],
-  ttl_ms: r.ttl_ms as number | null,
-  reason: r.reason as string | null,
-  acquired_at: r.acquired_at as number,
-  renewed_at: r.renewed_at as number,
-  expires_at: r.expires_at as number | null,
-  ended_at: r.ended_at as number | null,
-  end_reason: r.end_reason as string | null,
-  lease: r.lease_state == null ? null : { state: r.lease_state as LeaseState, expires_at: r.lease_expires_at as number, ended_at: (r.lease_ended_at as number | null) ?? null },
-});
+const claimOut = (r: Raw): ClaimView => claimViewOf(r, r.paths as string[]);
 
 
 /** The repositories over one connection (a transaction's or a snapshot's), for project `p`. */
@@ -327,71 +311,69 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
 
   const queryOn = (client: pg.PoolClient): Q => async (sql, params) => (await client.query(sql, params)).rows as Raw[];
 
+  /** `work` inside one database transaction begun with `begin`: committed, or rolled back on a throw. */
+  const inDatabaseTransaction = async <T>(begin: string, work: (q: Q) => Promise<T>): Promise<T> => {
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await pool.connect();
+      await client.query(begin);
+      const value = await work(queryOn(client));
+      await client.query('COMMIT');
+      return value;
+    } catch (err) {
+      if (client) await client.query('ROLLBACK').catch(() => {});
+      throw storeErrorOf(err);
+    } finally {
+      client?.release();
+    }
+  };
+
   return {
     clock,
     transaction: async <T>(body: (tx: Tx) => Promise<T>, txOpts?: TransactionOptions): Promise<T> => {
       if (!turns.tryTake()) await turns.take(txOpts?.ahead === true);
-      let client: pg.PoolClient | undefined;
       try {
-        client = await pool.connect();
-        const q = queryOn(client);
-        await client.query('BEGIN');
-        let row = (await q(SQL.lockHead, [p]))[0];
-        if (!row) row = (await q(SQL.lockNewHead, [p]))[0]!; // created by this very statement: lock it now
-        const repos = repositories(q, p);
-        let head: ChainHead = { seq: row.event_seq as number, hash: row.event_hash as string, at: row.event_at as number };
-        const counters = { fence: row.fence as number, task: row.task_seq as number, proof: row.proof_seq as number };
-        const start = { ...counters, seq: head.seq };
-        const now = Math.max(opts.clock ? opts.clock.now() : (row.db_now as number), head.at);
-        const tx: Tx = {
-          now,
-          ...repos,
-          events: {
-            ...repos.events,
-            head: async () => head,
-            append: async (e) => {
-              if (e.seq !== head.seq + 1 || e.prev_hash !== head.hash) throw new Error(`event ${e.seq} does not follow the transaction's head (seq ${head.seq})`);
-              await q(SQL.eventAppend, [p, e.seq, e.at, e.type, e.agent, e.subject, e.data, e.data_digest, e.prev_hash, e.hash]);
-              head = { seq: e.seq, hash: e.hash, at: e.at };
+        return await inDatabaseTransaction('BEGIN', async (q) => {
+          let row = (await q(SQL.lockHead, [p]))[0];
+          if (!row) row = (await q(SQL.lockNewHead, [p]))[0]!; // created by this very statement: lock it now
+          const repos = repositories(q, p);
+          let head: ChainHead = { seq: row.event_seq as number, hash: row.event_hash as string, at: row.event_at as number };
+          const counters = { fence: row.fence as number, task: row.task_seq as number, proof: row.proof_seq as number };
+          const start = { ...counters, seq: head.seq };
+          const now = Math.max(opts.clock ? opts.clock.now() : (row.db_now as number), head.at);
+          const tx: Tx = {
+            now,
+            ...repos,
+            events: {
+              ...repos.events,
+              head: async () => head,
+              append: async (e) => {
+                if (e.seq !== head.seq + 1 || e.prev_hash !== head.hash) throw new Error(`event ${e.seq} does not follow the transaction's head (seq ${head.seq})`);
+                await q(SQL.eventAppend, [p, e.seq, e.at, e.type, e.agent, e.subject, e.data, e.data_digest, e.prev_hash, e.hash]);
+                head = { seq: e.seq, hash: e.hash, at: e.at };
+              },
             },
-          },
-          head: () => head,
-          next: async (c: Counter) => ++counters[c],
-        };
-        const value = await body(tx);
-        if (head.seq !== start.seq || counters.fence !== start.fence || counters.task !== start.task || counters.proof !== start.proof) {
-          await q(SQL.writeHead, [p, head.seq, head.hash, head.at, counters.fence, counters.task, counters.proof]);
-        }
-        // Anything audited changed the state others may wait on: tell the other servers (at commit).
-        if (head.seq !== start.seq) await q(SQL.notify, [p, instance]);
-        await client.query('COMMIT');
-        return value;
-      } catch (err) {
-        if (client) await client.query('ROLLBACK').catch(() => {});
-        throw storeErrorOf(err);
+            head: () => head,
+            next: async (c: Counter) => ++counters[c],
+          };
+          const value = await body(tx);
+          if (head.seq !== start.seq || counters.fence !== start.fence || counters.task !== start.task || counters.proof !== start.proof) {
+            await q(SQL.writeHead, [p, head.seq, head.hash, head.at, counters.fence, counters.task, counters.proof]);
+          }
+          // Anything audited changed the state others may wait on: tell the other servers (at commit).
+          if (head.seq !== start.seq) await q(SQL.notify, [p, instance]);
+          return value;
+        });
       } finally {
-        client?.release();
         turns.release();
       }
     },
-    snapshot: async <T>(body: (r: Reader) => Promise<T>): Promise<T> => {
-      let client: pg.PoolClient | undefined;
-      try {
-        client = await pool.connect();
-        const q = queryOn(client);
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    snapshot: <T>(body: (r: Reader) => Promise<T>): Promise<T> =>
+      inDatabaseTransaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (q) => {
         const now = opts.clock ? opts.clock.now() : ((await q(SQL.dbNow, []))[0]!.db_now as number);
         const repos = repositories(q, p);
-        const value = await body({ now, ...repos, events: { ...repos.events, head: repos.committedHead } });
-        await client.query('COMMIT');
-        return value;
-      } catch (err) {
-        if (client) await client.query('ROLLBACK').catch(() => {});
-        throw storeErrorOf(err);
-      } finally {
-        client?.release();
-      }
-    },
+        return body({ now, ...repos, events: { ...repos.events, head: repos.committedHead } });
+      }),
     schemaVersion: () => version,
     storage: () => ({ engine: 'postgresql', journal_mode: 'wal', synchronous, project: p, database_host: host }),
     onOtherWriters: (listener) => {

@@ -1,5 +1,6 @@
 import { canonicalJson } from '../../util/hash.js';
-import type { ClaimRow, ClaimView, LeaseRow, LeaseState, ProofRow, TaskRow } from '../store.js';
+import { claimViewOf } from '../claim-view.js';
+import type { ClaimRow, ClaimView, LeaseRow, ProofRow, TaskRow } from '../store.js';
 
 // docs/architecture.md "Rows as values": how SQLite stores the contract's values. Arrays are JSON
 // text, flags are 0/1, a lease's meta is canonical JSON (replay rebuilds the same bytes). Only
@@ -41,32 +42,8 @@ export const taskOut = (r: Record<string, unknown> | undefined): TaskRow | undef
 
 export const claimIn = (r: ClaimRow) => ({ ...r, paths: JSON.stringify(r.paths) });
 /** A claims row joined with its lease's lease_state, lease_expires_at and lease_ended_at. */
-/** A claims row joined with its lease's lease_state, lease_expires_at and lease_ended_at. */
 export const claimOut = (r: Record<string, unknown> | undefined): ClaimView | undefined =>
-  r === undefined
-    ? undefined
-    : {
-        // Every field spelled out: one object shape for every claim read (V8 keeps it fast).
-        id: r.id as string,
-        lease_id: r.lease_id as string,
-        agent: r.agent as string,
-        task_id: r.task_id as string | null,
-        mode: r.mode as ClaimView['mode'],
-        fence: r.fence as number,
-        state: r.state as ClaimView['state'],
-        paths: list(r.paths as string),
-        ttl_ms: r.ttl_ms as number | null,
-        reason: r.reason as string | null,
-        acquired_at: r.acquired_at as number,
-        renewed_at: r.renewed_at as number,
-        expires_at: r.expires_at as number | null,
-        ended_at: r.ended_at as number | null,
-        end_reason: r.end_reason as string | null,
-        lease:
-          r.lease_state == null
-            ? null
-            : { state: r.lease_state as LeaseState, expires_at: r.lease_expires_at as number, ended_at: (r.lease_ended_at as number | null) ?? null },
-      };
+  r === undefined ? undefined : claimViewOf(r, list(r.paths as string));
 
 export const proofIn = (r: ProofRow) => ({
   ...r,
