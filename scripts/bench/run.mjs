@@ -4,7 +4,7 @@
 //   npm run bench                  build, then the full run (< 5 min on 2 cores); writes
 //                                  bench/results.json and the table in BENCHMARKS.md
 //   npm run bench -- --quick       fewer rounds, shorter runs (< 1 min)
-//   node scripts/bench/run.mjs [--quick] [--out DIR] [--only ID,…] [--compare-pkg DIR]
+//   node scripts/bench/run.mjs [--quick] [--out DIR] [--only ID,…] [--compare-pkg DIR] [--no-postgres]
 //                                  --out DIR writes DIR/results.json and DIR/table.md instead,
 //                                  leaving bench/ and BENCHMARKS.md alone (the test uses it)
 //                                  --only runs the named scenarios (e.g. recovery); needs --out;
@@ -12,6 +12,11 @@
 //                                  --compare-pkg DIR: the recovery scenario's baseline is the built
 //                                  package in DIR (say, an older checkout after `npm run build`),
 //                                  killed and recovered alternately with this one; needs --out
+//                                  --no-postgres leaves out the team-mode section (postgres.mjs:
+//                                  Decapod on a throwaway PostgreSQL cluster against raw `pg`,
+//                                  round trips per method, +3 and +10 ms round trips); without
+//                                  PostgreSQL binaries it is skipped, saying so. `--only postgres`
+//                                  runs only it
 //
 // Each scenario runs Decapod (A) and its baseline (B) alternately, A B A B, after one warm-up of
 // each, and reports medians with min–max and the ratio of the medians. Real processes, real HTTP
@@ -32,6 +37,7 @@ import {
   removeTempDir,
   rpc,
   rssMb,
+  runSync,
   runTimed,
   sleep,
   startProcess,
@@ -39,6 +45,7 @@ import {
   summary,
   tempDir,
 } from './lib.mjs';
+import { postgresMarkdown, postgresSection } from './postgres.mjs';
 import {
   HERE,
   NODE,
@@ -68,7 +75,13 @@ import {
 const REPO = resolve(HERE, '..', '..');
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' }, 'compare-pkg': { type: 'string' } },
+  options: {
+    quick: { type: 'boolean' },
+    out: { type: 'string' },
+    only: { type: 'string' },
+    'compare-pkg': { type: 'string' },
+    'no-postgres': { type: 'boolean' },
+  },
 });
 const QUICK = args.quick === true;
 const ONLY = args.only ? new Set(args.only.split(',')) : undefined;
@@ -77,12 +90,21 @@ const COMPARE_BIN = args['compare-pkg'] ? join(resolve(args['compare-pkg']), 'bi
 if (COMPARE_BIN && !existsSync(COMPARE_BIN)) throw new Error(`--compare-pkg: no ${COMPARE_BIN}`);
 
 /** Sizes of the run. Full: ≥ 5 rounds each; quick: fewer and shorter, only to show it works. */
+// pg*: the team-mode section (postgres.mjs): calls counted per method, rounds and seconds of the
+// +3 / +10 ms runs (their warm-up longer: at +10 ms the first of 8 queued writes answers after
+// ~0.3 s), single calls timed per round-trip time (fewer at +10 ms: each takes ~0.1 s).
 const CFG = QUICK
-  ? { rounds: 2, seconds: 0.4, warmSeconds: 0.2, coldRounds: 2, cliRounds: 2, cliReps: 2, claims: 1_000, latencyCalls: 30, eProcesses: 3, rssRounds: 1, kills: 3 }
-  : { rounds: 5, seconds: 1.5, warmSeconds: 0.5, coldRounds: 9, cliRounds: 7, cliReps: 5, claims: 10_000, latencyCalls: 200, eProcesses: 12, rssRounds: 5, kills: 20 };
+  ? {
+      rounds: 2, seconds: 0.4, warmSeconds: 0.2, coldRounds: 2, cliRounds: 2, cliReps: 2, claims: 1_000, latencyCalls: 30, eProcesses: 3, rssRounds: 1, kills: 3,
+      pgCountRepeats: 1, pgLatencyRounds: 1, pgLatencySeconds: 0.6, pgLatencyWarmSeconds: 0.6, pgSingleCalls: 2, pgSingleCalls10: 1,
+    }
+  : {
+      rounds: 5, seconds: 1.5, warmSeconds: 0.5, coldRounds: 9, cliRounds: 7, cliReps: 5, claims: 10_000, latencyCalls: 200, eProcesses: 12, rssRounds: 5, kills: 20,
+      pgCountRepeats: 3, pgLatencyRounds: 3, pgLatencySeconds: 2, pgLatencyWarmSeconds: 1, pgSingleCalls: 20, pgSingleCalls10: 8,
+    };
 
 // Bounded in time whatever happens: stop everything and fail.
-const WATCHDOG_MS = QUICK ? 120_000 : 420_000;
+const WATCHDOG_MS = QUICK ? 120_000 : 600_000;
 boundRun('bench', WATCHDOG_MS);
 
 const log = (line) => process.stderr.write(`${line}\n`);
@@ -550,9 +572,21 @@ async function rssIdle(P) {
 // ---------------------------------------------------------------------------------------------
 function targetText(r) {
   if (!r.target) return '—';
+  if (r.target.text) return r.target.text;
   if (r.baseline.label === 'limit') return `< ${r.baseline.median} ${r.unit}`;
   const ratio = `${r.target.op === '>=' ? '≥' : '≤'} ${r.target.value}`;
   return r.target.absolute ? `${ratio}, < ${r.target.absolute.value} ${r.target.absolute.unit}` : ratio;
+}
+
+/** The commit the build came from, and whether src/ or migrations/ differed from it (round trips depend on them). */
+function sourceCommit() {
+  try {
+    const head = runSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }).trim();
+    const dirty = runSync('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: REPO }).trim() !== '';
+    return dirty ? `${head}\` with uncommitted changes in \`src/\` or \`migrations/` : head;
+  } catch {
+    return 'unknown commit';
+  }
 }
 
 function table(rows) {
@@ -575,6 +609,7 @@ async function main() {
   // Scenarios run only when --only names them. warmTaskGet is one until test/bench/bench-quick.test.ts
   // expects its row (warm-task-get-8): add the id there and remove it here, together.
   const OPT_IN = new Set(['warmTaskGet']);
+  let postgres; // what the team-mode section returns for its report, if it ran
   const scenarios = {
     warmRead,
     warmTaskGet,
@@ -587,6 +622,10 @@ async function main() {
     versusProcessPerOp,
     rssIdle,
     recovery: recoveryAfterKill,
+    postgres: async (P2) => {
+      if (args['no-postgres']) return log('team mode (PostgreSQL): left out (--no-postgres)');
+      postgres = await postgresSection({ P: P2, CFG, record, log });
+    },
   };
   if (ONLY) for (const name of ONLY) if (!(name in scenarios)) throw new Error(`--only: no scenario ${name} (${Object.keys(scenarios).join(', ')})`);
   try {
@@ -613,6 +652,13 @@ async function main() {
     'durability-8-full-vs-normal',
     'durability-64-full-vs-normal',
     'heartbeat-64',
+    'pg-mutation-8',
+    'pg-task-get-8',
+    'pg-round-trips-claim-acquire',
+    'pg-mutation-8-rtt3',
+    'pg-task-get-8-rtt3',
+    'pg-mutation-8-rtt10',
+    'pg-task-get-8-rtt10',
   ];
   results.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
   const output = {
@@ -622,13 +668,18 @@ async function main() {
     config: CFG,
     machine: machine(),
     scenarios: results,
+    ...(postgres ? { postgres } : {}),
   };
-  const md = `${table(results)}\n\n_${QUICK ? 'Quick' : 'Full'} run of ${new Date().toISOString().slice(0, 10)}, ${seconds.toFixed(0)} s on ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${output.machine.node}, ${output.machine.python}; rounds: ${CFG.rounds} (A B A B after a warm-up of each), ${CFG.seconds} s per load run._`;
-  process.stdout.write(`\n${md}\n`);
+  const isPg = (r) => r.id.startsWith('pg-');
+  const md = `${table(results.filter((r) => !isPg(r)))}\n\n_${QUICK ? 'Quick' : 'Full'} run of ${new Date().toISOString().slice(0, 10)}, ${seconds.toFixed(0)} s on ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${output.machine.node}, ${output.machine.python}; rounds: ${CFG.rounds} (A B A B after a warm-up of each), ${CFG.seconds} s per load run._`;
+  const pgMd = postgres
+    ? `${postgresMarkdown(table(results.filter(isPg)), postgres, { commit: sourceCommit(), date: output.generated_at.slice(0, 10) })}\n\n_${QUICK ? 'Quick' : 'Full'} run of ${output.generated_at.slice(0, 10)} on ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${output.machine.node}, PostgreSQL ${postgres.version} (durable: fsync and synchronous_commit on) on 127.0.0.1; rounds: ${CFG.rounds} on loopback, ${CFG.pgLatencyRounds} with added round-trip time (A B B A … after a warm-up of each), ${CFG.seconds} s and ${CFG.pgLatencySeconds} s per load run._`
+    : undefined;
+  process.stdout.write(`\n${md}\n${pgMd ? `\n${pgMd}\n` : ''}`);
   if (args.out) {
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(output, null, 2)}\n`);
-    writeFileSync(join(args.out, 'table.md'), `${md}\n`);
+    writeFileSync(join(args.out, 'table.md'), `${md}\n${pgMd ? `\n${pgMd}\n` : ''}`);
   } else {
     mkdirSync(join(REPO, 'bench'), { recursive: true });
     writeFileSync(join(REPO, 'bench', 'results.json'), `${JSON.stringify(output, null, 2)}\n`);
@@ -639,7 +690,16 @@ async function main() {
     const i = text.indexOf(start);
     const j = text.indexOf(end);
     if (i < 0 || j < i) throw new Error(`BENCHMARKS.md lacks the ${start} … ${end} markers`);
-    writeFileSync(file, `${text.slice(0, i + start.length)}\n${md}\n${text.slice(j)}`);
+    let next = `${text.slice(0, i + start.length)}\n${md}\n${text.slice(j)}`;
+    if (pgMd) {
+      const pgStart = '<!-- bench:postgres:start -->';
+      const pgEnd = '<!-- bench:postgres:end -->';
+      const k = next.indexOf(pgStart);
+      const l = next.indexOf(pgEnd);
+      if (k < 0 || l < k) log(`bench: BENCHMARKS.md lacks the ${pgStart} … ${pgEnd} markers; the team-mode tables are in bench/results.json only`);
+      else next = `${next.slice(0, k + pgStart.length)}\n${pgMd}\n${next.slice(l)}`;
+    }
+    writeFileSync(file, next);
   }
   log(`bench: done in ${seconds.toFixed(0)} s`);
 }

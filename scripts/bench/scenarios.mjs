@@ -90,11 +90,14 @@ export function freshRoot(prefix = 'decapod-bench-root-') {
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-/** `decapod serve` of package P on a fresh root; `stop()` stops it and removes the root. */
-export async function startDecapod(P, { durability = 'full' } = {}) {
+/**
+ * `decapod serve` of package P on a fresh root; `stop()` stops it and removes the root. `env` adds
+ * to the environment (team mode: DECAPOD_DATABASE_URL and DECAPOD_PROJECT).
+ */
+export async function startDecapod(P, { durability = 'full', env = {} } = {}) {
   const root = freshRoot();
   const { child } = await startProcess(NODE, [P.bin, 'serve', '--root', root, '--idle-timeout', '10m', '--durability', durability], {
-    env: cleanEnv(),
+    env: cleanEnv(env),
     cwd: root,
   });
   const sj = JSON.parse(readFileSync(join(root, '.decapod', 'run', 'server.json'), 'utf8'));

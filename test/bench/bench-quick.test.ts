@@ -28,6 +28,12 @@ const SCENARIOS = [
   'recovery-kill9',
 ];
 
+// The team-mode section (scripts/bench/postgres.mjs) starts its own PostgreSQL cluster; like the
+// PostgreSQL tests it is left out only when DECAPOD_TEST_POSTGRES=off says there is none.
+const POSTGRES = process.env.DECAPOD_TEST_POSTGRES !== 'off';
+const PG_SCENARIOS = ['pg-mutation-8', 'pg-task-get-8', 'pg-round-trips-claim-acquire', 'pg-mutation-8-rtt3', 'pg-task-get-8-rtt3', 'pg-mutation-8-rtt10', 'pg-task-get-8-rtt10'];
+const PG_METHODS = ['lease.grant', 'claim.acquire', 'claim.release', 'task.create', 'task.claim', 'task.get', 'lease.renew', 'audit.verify'];
+
 const out = mkdtempSync(join(tmpdir(), 'decapod-bench-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -51,17 +57,25 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
 
 test('npm run bench -- --quick runs every scenario against its baseline and reports numbers', async () => {
   const benchmarksBefore = readFileSync(join(REPO, 'BENCHMARKS.md'), 'utf8');
-  const r = await run([join(REPO, 'scripts', 'bench', 'run.mjs'), '--quick', '--out', out], 110_000);
+  const r = await run([join(REPO, 'scripts', 'bench', 'run.mjs'), '--quick', '--out', out, ...(POSTGRES ? [] : ['--no-postgres'])], 110_000);
   expect(r.code, r.stderr.slice(-3000)).toBe(0);
 
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
     mode: string;
     machine: { cpus: number; node: string };
     scenarios: { id: string; title: string; ratio: number; decapod: { median: number; min: number; max: number }; baseline: { median: number } }[];
+    postgres?: { round_trips: { rows: { method: string; server: string; round_trips: { median: number } }[] } };
   };
   expect(results.mode).toBe('quick');
   expect(results.machine.node).toBe(process.version);
-  expect(results.scenarios.map((s) => s.id).sort()).toEqual([...SCENARIOS].sort());
+  expect(results.scenarios.map((s) => s.id).sort()).toEqual([...SCENARIOS, ...(POSTGRES ? PG_SCENARIOS : [])].sort());
+  if (POSTGRES) {
+    // a round-trip count for every method it names, Decapod's and (for its three) the raw baseline's
+    const rows = results.postgres!.round_trips.rows;
+    expect(rows.filter((x) => x.server === 'decapod').map((x) => x.method)).toEqual(expect.arrayContaining(PG_METHODS));
+    expect(rows.filter((x) => x.server === 'raw').map((x) => x.method).sort()).toEqual(['claim.acquire', 'claim.release', 'task.get']);
+    for (const x of rows) expect(Number.isInteger(x.round_trips.median) && x.round_trips.median > 0, JSON.stringify(x)).toBe(true);
+  }
   for (const s of results.scenarios) {
     for (const n of [s.decapod.median, s.decapod.min, s.decapod.max, s.baseline.median, s.ratio]) {
       expect(Number.isFinite(n), `${s.id}: ${JSON.stringify(s)}`).toBe(true);
