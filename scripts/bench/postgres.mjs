@@ -452,7 +452,7 @@ export function postgresMarkdown(pgTable, extra, { commit, date }) {
   }
   lines.push(
     '',
-    `_Counted at \`${commit}\` on ${date}: client→server Sync and Query messages through a counting proxy, one call at a time on a server with its sweep off (scripts/bench/pg-decapod-quiet.mjs), ${rt.rows[0].round_trips.values.length === 1 ? 'one call' : `median of ${rt.rows[0].round_trips.values.length} calls`} each after a warm-up call; ${rt.new_sessions_while_counting} new database sessions while counting; audit.verify over a log of ${rt.audit_events_at_verify} events._`,
+    `_Counted at \`${commit}\` on ${date}: round trips (flights from server to PostgreSQL holding a Sync or Query message) through a counting proxy, one call at a time on a server with its sweep off (scripts/bench/pg-decapod-quiet.mjs), ${rt.rows[0].round_trips.values.length === 1 ? 'one call' : `median of ${rt.rows[0].round_trips.values.length} calls`} each after a warm-up call; ${rt.new_sessions_while_counting} new database sessions while counting; audit.verify over a log of ${rt.audit_events_at_verify} events._`,
     '',
     '| Added round-trip time (asked → measured) | Figure | Decapod measured | Decapod projected | (g) measured | (g) projected | Ratio measured |',
     '|---|---|---|---|---|---|---|',
