@@ -163,5 +163,7 @@ const stop = spawnSync(bin, ['stop', '--root', root], { env, encoding: 'utf8' })
 check(stop.status === 0 && !existsSync(join(root, '.decapod', 'run', 'server.json')), 'the server did not stop cleanly');
 show(`stopped pid ${info.pid}; server.json removed. The next call would start a new server on demand.`);
 
-rmSync(root, { recursive: true, force: true });
+// DECAPOD_DEMO_KEEP=1 keeps the scratch repository and its history (test/process/migrate.test.ts migrates it).
+if (process.env.DECAPOD_DEMO_KEEP === '1') console.log(`\nKept the scratch repository: ${root}`);
+else rmSync(root, { recursive: true, force: true });
 console.log('\nDemo complete.');

@@ -61,6 +61,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'status', section: 'server', summary: 'show the running server (exit 3 if none runs)', method: 'server.status' },
   { name: 'stop', section: 'server', summary: 'stop the running server gracefully', method: 'server.shutdown' },
   { name: 'env', section: 'server', summary: 'print DECAPOD_URL=… and DECAPOD_TOKEN=… for eval, starting a server' },
+  {
+    name: 'migrate',
+    section: 'server',
+    summary: "copy this root's SQLite history into PostgreSQL for team mode, verified before it reports success (exit 1 if refused)",
+    options: [
+      { name: 'to', value: 'URL', help: 'the database to copy into: postgres://user@host:port/database (required; TLS unless on this machine)' },
+      { name: 'project', value: 'ID', help: 'the claim space to copy into (default: the project id a server on this root uses)' },
+      json,
+    ],
+  },
   { name: 'mcp', section: 'server', summary: 'a stdio MCP server for agents (claude mcp add decapod -- decapod mcp); tools act with DECAPOD_LEASE when given none' },
   { name: 'help', args: '[COMMAND]', section: 'server', summary: "list the commands, a group's commands, or one command's options", complete: [] },
   { name: 'completion', args: 'bash|zsh', section: 'server', summary: 'print a shell completion script: source <(decapod completion bash)', complete: ['bash', 'zsh'] },

@@ -61,6 +61,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`DECAPOD_URL=${shellQuote(info.url)}\nDECAPOD_TOKEN=${shellQuote(info.token)}\n`);
       return 0;
     }
+    case 'migrate':
+      noExtra(rest);
+      return migrate(root, values);
     case 'mcp': {
       noExtra(rest);
       // esbuild leaves this import to dist/mcp.js (scripts/build.mjs): the MCP SDK loads only here.
@@ -116,6 +119,55 @@ async function serve(root: string, values: { 'idle-timeout'?: string; durability
   const reason = await server.stopped;
   // Exit now rather than when the last handle closes: a stopped server must never linger.
   process.exit(reason === 'lock-compromised' ? 1 : 0);
+}
+
+/**
+ * `decapod migrate --to postgres://…` (docs/design.md §7): copies this root's SQLite history into
+ * PostgreSQL, verified before it reports success. Exit 0 copied; 1 refused or failed (nothing was
+ * kept); 2 usage (no --to, not a postgres:// URL, a remote database without TLS, a bad --project).
+ */
+async function migrate(root: string, values: { to?: string; project?: string; json?: boolean }): Promise<number> {
+  if (values.to === undefined) throw new UsageError('migrate needs --to postgres://user@host:port/database', { command: 'migrate' });
+  const { migrateToPostgres, MigrateError, PROGRESS_EVERY } = await import('../lifecycle/serve.js');
+  const say = (line: string) => process.stderr.write(`decapod migrate: ${line}\n`);
+  let report;
+  try {
+    report = await migrateToPostgres({
+      root,
+      to: values.to,
+      ...(values.project !== undefined ? { projectId: values.project } : {}),
+      onStart: (s) => say(`copying project ${s.project}: ${s.events} events of ${s.database} into ${s.to}`),
+      onProgress: (copied, total) => {
+        if (copied < total || total >= PROGRESS_EVERY) say(`${copied} of ${total} events copied`);
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof MigrateError)) throw err;
+    if (err.kind === 'usage') throw new UsageError(err.message, { command: 'migrate' });
+    say(err.message);
+    return 1;
+  }
+  const r = report;
+  const same = (a: unknown, b: unknown) => (a === b ? 'equal' : 'DIFFERENT');
+  const project = r.project === r.defaultProject ? '' : `\n  export DECAPOD_PROJECT=${shellQuote(r.project)}   # or "project" in .decapod/config.json: this root's default is ${r.defaultProject ?? 'none'}`;
+  const next = `next: serve this root from PostgreSQL (the SQLite file ${r.database} is left as it was):\n  export DECAPOD_DATABASE_URL=${shellQuote(r.to)}   # or "database_url" in ~/.config/decapod/config.json${project}`;
+  if (values.json) {
+    out({ ...r, next });
+    return 0;
+  }
+  const c = r.copied;
+  const lines = [
+    `migrated project ${r.project} from ${r.database} to ${r.to}`,
+    `  copied        ${c.events} events, ${c.leases} leases, ${c.tasks} tasks, ${c.claims} claims, ${c.proofs} proofs, ${c.idempotency} idempotency records, meta ${c.meta.join(', ') || '(none)'}`,
+    `  audit head    sqlite seq ${r.source.head.seq} ${r.source.head.hash}`,
+    `                postgresql seq ${r.target.head.seq} ${r.target.head.hash}  ${same(`${r.source.head.seq}:${r.source.head.hash}`, `${r.target.head.seq}:${r.target.head.hash}`)}`,
+    `  state digest  sqlite ${r.source.digest}`,
+    `                postgresql ${r.target.digest}  ${same(r.source.digest, r.target.digest)}`,
+    `  counters      fence ${r.target.counters.fence}, task ${r.target.counters.task}, proof ${r.target.counters.proof}`,
+    next,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
 }
 
 /** DECAPOD_CHECKPOINT_EVERY: events between automatic audit checkpoints (0: none); unset: the default. */

@@ -3,7 +3,7 @@ import { COMMANDS, GLOBAL_OPTIONS, GROUPS, groupCommands, optionsOf, type Comman
 // Every help text is built from the command table (commands.ts), so it lists exactly what parses.
 
 /** `decapod task add TITLE`, with the options a command cannot do without. */
-const synopsis = (c: CommandSpec) => ['decapod', c.name, c.name === 'lease grant' ? '--agent NAME' : '', c.args ?? ''].filter(Boolean).join(' ');
+const synopsis = (c: CommandSpec) => ['decapod', c.name, c.name === 'lease grant' ? '--agent NAME' : c.name === 'migrate' ? '--to URL' : '', c.args ?? ''].filter(Boolean).join(' ');
 
 const WIDTH = Math.max(...COMMANDS.map((c) => synopsis(c).length)) + 3;
 const line = (c: CommandSpec) => `  ${synopsis(c).padEnd(WIDTH)}${c.summary}\n`;

@@ -19,6 +19,7 @@ import { DEFAULT_CHECKPOINT_EVERY, startAutoCheckpoints } from './auto-checkpoin
 import { WaitQueue } from '../methods/wait-queue.js';
 import { GateConfig } from '../workspace/gate-config.js';
 import { chooseStore } from '../workspace/store-config.js';
+import { migrateRoot, type MigrateOptions, type MigrateReport } from './migrate.js';
 
 export interface ServeOptions {
   root: string;
@@ -259,4 +260,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   app.log.info({ url: info.url, pid: info.pid, instance_id: instanceId }, 'serving');
   return { info, store, stop: (reason = 'stop') => stop(reason), stopped };
+}
+
+export { MigrateError, PROGRESS_EVERY, type MigrateReport } from './migrate.js';
+
+/**
+ * docs/design.md §7: `decapod migrate --to postgres://…`. Composed here because this is the one
+ * file outside src/store/ that opens engines: the root's SQLite file as the source, the database
+ * as the target; migrate.ts does the rest through the store contract.
+ */
+export async function migrateToPostgres(opts: MigrateOptions): Promise<MigrateReport> {
+  const [{ openSqliteStore }, { openPostgresStore }] = await Promise.all([import('../store/sqlite/sqlite-store.js'), import('../store/postgres/pg-store.js')]);
+  return migrateRoot(opts, {
+    openSource: (file) => openSqliteStore(file, { migrationsDir: `${packageRoot()}/migrations` }),
+    openTarget: (url, projectId) => openPostgresStore({ url, projectId, migrationsDir: `${packageRoot()}/migrations/postgres` }),
+  });
 }

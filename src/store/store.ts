@@ -216,6 +216,8 @@ export interface LeaseWrites extends LeaseReads {
 
 export interface IdempotencyReads {
   get(keyHash: string): Promise<IdempotencyRow | undefined>;
+  /** records in key_hash order after `after` ('' for the first page), at most `limit` (copying a store: decapod migrate) */
+  list(after: string, limit: number): Promise<IdempotencyRow[]>;
 }
 export interface IdempotencyWrites extends IdempotencyReads {
   put(row: IdempotencyRow): Promise<void>;
@@ -278,6 +280,11 @@ export interface ProofWrites extends ProofReads {
 
 export interface MetaReads {
   get(key: string): Promise<string | undefined>;
+  /**
+   * Every key the domain has set, with its value (copying a store: decapod migrate). Not the
+   * engine's own bookkeeping: the counters are read with `counters()`.
+   */
+  all(): Promise<Map<string, string>>;
 }
 export interface MetaWrites extends MetaReads {
   set(key: string, value: string): Promise<void>;
@@ -299,6 +306,8 @@ export interface Reader {
   readonly proofs: ProofReads;
   /** every row of every state table (not the log, meta or idempotency records) */
   dump(): Promise<StateDump>;
+  /** the last value each counter has handed out (0: none yet), as of this view */
+  counters(): Promise<Record<Counter, number>>;
 }
 
 /** What the transaction numbers: fences (one counter that only grows), task ids, proof ids. */
@@ -320,6 +329,12 @@ export interface Tx extends Reader {
   head(): ChainHead;
   /** the next value of a counter (each call takes one) */
   next(counter: Counter): Promise<number>;
+  /**
+   * Moves a counter to at least `atLeast` (never back), so the next value it hands out is larger:
+   * for copying a history into another store (decapod migrate, docs/design.md §7), whose rows
+   * carry fences and ids the target's counters have not handed out. Written at commit like `next`.
+   */
+  advance(counter: Counter, atLeast: number): Promise<void>;
 }
 
 export interface TransactionOptions {

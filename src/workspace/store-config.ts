@@ -78,15 +78,25 @@ export function chooseStore(root: string, env: NodeJS.ProcessEnv = process.env, 
   const fromUser = readJson(userConfigFile(env))?.database_url;
   const raw = env.DECAPOD_DATABASE_URL || (typeof fromUser === 'string' ? fromUser : undefined);
   if (!raw) return { engine: 'sqlite' };
+  const url = postgresUrl(raw, 'DECAPOD_DATABASE_URL', env);
+  return { engine: 'postgresql', url: raw, projectId: projectId ?? projectIdFor(root, env), host: url.hostname || 'localhost' };
+}
+
+/**
+ * A database URL as given under `name` (DECAPOD_DATABASE_URL, `decapod migrate --to`): a
+ * postgres:// URL, with TLS unless the database is on this machine (checkTls). Throws
+ * StoreConfigError saying what is wrong.
+ */
+export function postgresUrl(raw: string, name: string, env: NodeJS.ProcessEnv = process.env): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new StoreConfigError('DECAPOD_DATABASE_URL is not a URL (expected postgres://user@host:port/database)');
+    throw new StoreConfigError(`${name} is not a URL (expected postgres://user@host:port/database)`);
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new StoreConfigError(`DECAPOD_DATABASE_URL must be a postgres:// URL, not ${url.protocol}//`);
+    throw new StoreConfigError(`${name} must be a postgres:// URL, not ${url.protocol}//`);
   }
   checkTls(url, env);
-  return { engine: 'postgresql', url: raw, projectId: projectId ?? projectIdFor(root, env), host: url.hostname || 'localhost' };
+  return url;
 }

@@ -42,6 +42,10 @@ test('the README sh blocks run as pasted and tell the truth', () => {
   expect(r.stdout).toContain('held by alice, seen from the other clone');
   expect(r.stderr).toMatch(/src\/parser\/lexer\.ts is held by alice/);
   expect(r.stdout).toMatch(/"engine": "postgresql"/);
+  // decapod migrate: the SQLite history moves, verified; the PostgreSQL server has carol's claim.
+  expect(r.stdout).toMatch(/audit head {4}sqlite seq (\d+) ([0-9a-f]{64})\n {16}postgresql seq \1 \2 {2}equal/);
+  expect(r.stdout).toMatch(/state digest {2}sqlite ([0-9a-f]{64})\n {16}postgresql \1 {2}equal/);
+  expect(r.stdout).toMatch(/^C1 +carol#1 +exclusive .* docs$/m);
   expect(r.stdout).toMatch(/\{"proof":\{"id":"P3","task":"T1","gate":"test",[^\n]*"passed":true/); // curl proof.run
   expect(r.stdout).toMatch(/"status": "done",[\s\S]*"verified": true/);
   expect(r.stdout).toMatch(/"ok": true,\s*"events": \d+,\s*"live_digest"/);

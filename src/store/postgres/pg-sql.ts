@@ -40,8 +40,10 @@ export const SQL = {
   notify: `SELECT pg_notify('decapod_changes', $1 || ' ' || $2)`,
   dbNow: `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS db_now`,
   committedHead: `SELECT event_seq AS seq, event_hash AS hash, event_at AS at FROM project_head WHERE project_id = $1`,
+  committedCounters: 'SELECT fence, task_seq AS task, proof_seq AS proof FROM project_head WHERE project_id = $1',
 
   metaGet: 'SELECT value FROM meta WHERE project_id = $1 AND key = $2',
+  metaAll: 'SELECT key, value FROM meta WHERE project_id = $1 ORDER BY key',
   metaSet: `INSERT INTO meta (project_id, key, value) VALUES ($1, $2, $3)
     ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value`,
 
@@ -66,6 +68,8 @@ export const SQL = {
   leaseCounts: 'SELECT state, count(*)::bigint AS n FROM leases WHERE project_id = $1 GROUP BY state',
 
   idemGet: 'SELECT key_hash, method, params_hash, response, created_at FROM idempotency WHERE project_id = $1 AND key_hash = $2',
+  idemList: `SELECT key_hash, method, params_hash, response, created_at FROM idempotency WHERE project_id = $1 AND key_hash > $2
+    ORDER BY key_hash LIMIT $3`,
   idemPut: 'INSERT INTO idempotency (project_id, key_hash, method, params_hash, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
   idemPrune: 'DELETE FROM idempotency WHERE project_id = $1 AND created_at < $2',
 

@@ -91,6 +91,7 @@ function repositories(q: Q, p: string) {
   const one = async (sql: string, params: unknown[]) => (await q(sql, params))[0];
   const meta: MetaWrites = {
     get: async (key) => (await one(SQL.metaGet, [p, key]))?.value as string | undefined,
+    all: async () => new Map((await q(SQL.metaAll, [p])).map((r) => [r.key as string, r.value as string])),
     set: async (key, value) => void (await q(SQL.metaSet, [p, key, value])),
   };
   const events: Omit<EventWrites, 'append' | 'head'> = {
@@ -125,6 +126,7 @@ function repositories(q: Q, p: string) {
   };
   const idempotency: IdempotencyWrites = {
     get: async (k) => (await one(SQL.idemGet, [p, k])) as unknown as IdempotencyRow | undefined,
+    list: async (after, limit) => (await q(SQL.idemList, [p, after, limit])) as unknown as IdempotencyRow[],
     put: async (r) => void (await q(SQL.idemPut, [p, r.key_hash, r.method, r.params_hash, r.response, r.created_at])),
     prune: async (before) => (await q(`WITH gone AS (${SQL.idemPrune} RETURNING 1) SELECT count(*)::bigint AS n FROM gone`, [p, before]))[0]!.n as number,
   };
@@ -225,7 +227,12 @@ function repositories(q: Q, p: string) {
     const r = await one(SQL.committedHead, [p]);
     return r ? { seq: r.seq as number, hash: r.hash as string, at: r.at as number } : { seq: 0, hash: GENESIS, at: 0 };
   };
-  return { meta, events, leases, idempotency, tasks, claims, proofs, dump, committedHead };
+  /** decapod migrate: the counters as committed (a snapshot's `counters()`) */
+  const committedCounters = async (): Promise<Record<Counter, number>> => {
+    const r = await one(SQL.committedCounters, [p]);
+    return { fence: (r?.fence as number) ?? 0, task: (r?.task as number) ?? 0, proof: (r?.proof as number) ?? 0 };
+  };
+  return { meta, events, leases, idempotency, tasks, claims, proofs, dump, committedHead, committedCounters };
 }
 
 /** Every event of the project in seq order, a page at a time. */
@@ -355,6 +362,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
             },
             head: () => head,
             next: async (c: Counter) => ++counters[c],
+            // decapod migrate: a copied history's fences and ids, never handed out again (written with the head)
+            advance: async (c: Counter, atLeast: number) => void (counters[c] = Math.max(counters[c], atLeast)),
+            counters: async () => ({ ...counters }),
           };
           const value = await body(tx);
           if (head.seq !== start.seq || counters.fence !== start.fence || counters.task !== start.task || counters.proof !== start.proof) {
@@ -372,7 +382,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
       inDatabaseTransaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (q) => {
         const now = opts.clock ? opts.clock.now() : ((await q(SQL.dbNow, []))[0]!.db_now as number);
         const repos = repositories(q, p);
-        return body({ now, ...repos, events: { ...repos.events, head: repos.committedHead } });
+        return body({ now, ...repos, events: { ...repos.events, head: repos.committedHead }, counters: repos.committedCounters });
       }),
     schemaVersion: () => version,
     storage: () => ({ engine: 'postgresql', journal_mode: 'wal', synchronous, project: p, database_host: host }),

@@ -22,7 +22,7 @@ import {
 import { sqliteClaims } from './claims.js';
 import { sqliteEvents } from './events.js';
 import { sqliteLeases } from './leases.js';
-import { sqliteIdempotency, sqliteMeta } from './meta.js';
+import { COUNTER_KEYS, sqliteIdempotency, sqliteMeta } from './meta.js';
 import { loadMigrations, migrate } from './migrate.js';
 import { sqliteDump, sqliteProofs } from './proofs.js';
 import { resolved } from './resolved.js';
@@ -34,9 +34,6 @@ export type Durability = 'full' | 'normal';
 
 /** How long a snapshot's cached reads may miss a commit made by another connection to the file. */
 const OTHER_WRITERS_MS = 20;
-
-/** The key the fence counter is kept under in `meta` (since migration 002). */
-const FENCE_KEY = 'fence';
 
 export interface SqliteStoreOptions {
   /** WAL with synchronous=FULL keeps acknowledged writes across power loss; NORMAL only across crashes. */
@@ -159,6 +156,12 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     proofs: resolved<ProofWrites>(proofs),
   };
   const dumpState = () => Promise.resolve(dump());
+  /** A counter as committed: the fence is stored; task and proof ids follow from the highest row, or a floor Tx.advance set. */
+  const storedCounter = (counter: Counter): number => {
+    const stored = Number(meta.get(COUNTER_KEYS[counter]) ?? '0');
+    if (counter === 'fence') return stored;
+    return Math.max(stored, counter === 'task' ? tasks.maxSeq() : proofs.maxSeq());
+  };
 
   /** A view at one instant: the shared repositories (one object per aggregate, made once). */
   class View implements Reader {
@@ -172,6 +175,9 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     constructor(readonly now: number) {}
     dump() {
       return dumpState();
+    }
+    counters(): Promise<Record<Counter, number>> {
+      return settle(() => ({ fence: storedCounter('fence'), task: storedCounter('task'), proof: storedCounter('proof') }));
     }
   }
 
@@ -193,6 +199,8 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     #fence: number | undefined;
     #task: number | undefined;
     #proof: number | undefined;
+    /** task and proof counters moved by advance(): their floor is stored at commit */
+    #advanced = new Set<Counter>();
     constructor(head: ChainHead) {
       super(Math.max(clock.now(), head.at)); // never before the last event: the log's times only grow
       this.#head = head;
@@ -200,12 +208,28 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     head(): ChainHead {
       return this.#head;
     }
+    #current(counter: Counter): number {
+      if (counter === 'fence') return (this.#fence ??= storedCounter('fence'));
+      if (counter === 'task') return (this.#task ??= storedCounter('task'));
+      return (this.#proof ??= storedCounter('proof'));
+    }
+    #set(counter: Counter, value: number): number {
+      if (counter === 'fence') return (this.#fence = value);
+      if (counter === 'task') return (this.#task = value);
+      return (this.#proof = value);
+    }
     next(counter: Counter): Promise<number> {
+      return settle(() => this.#set(counter, this.#current(counter) + 1));
+    }
+    advance(counter: Counter, atLeast: number): Promise<void> {
       return settle(() => {
-        if (counter === 'fence') return (this.#fence = (this.#fence ?? Number(meta.get(FENCE_KEY) ?? '0')) + 1);
-        if (counter === 'task') return (this.#task = (this.#task ?? tasks.maxSeq()) + 1);
-        return (this.#proof = (this.#proof ?? proofs.maxSeq()) + 1);
+        if (atLeast <= this.#current(counter)) return;
+        this.#set(counter, atLeast);
+        if (counter !== 'fence') this.#advanced.add(counter);
       });
+    }
+    override counters(): Promise<Record<Counter, number>> {
+      return settle(() => ({ fence: this.#current('fence'), task: this.#current('task'), proof: this.#current('proof') }));
     }
     append(row: EventRow): void {
       const head = this.#head;
@@ -217,10 +241,12 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     }
     /**
      * Written back at commit: the fence counter is the one that must be stored (it only grows,
-     * even past deleted claims); task and proof ids follow from their rows.
+     * even past deleted claims); task and proof ids follow from their rows, unless advance()
+     * moved them past the rows: then their floor is stored too.
      */
     flush(): void {
-      if (this.#fence !== undefined) meta.set(FENCE_KEY, String(this.#fence));
+      if (this.#fence !== undefined) meta.set(COUNTER_KEYS.fence, String(this.#fence));
+      for (const c of this.#advanced) meta.set(COUNTER_KEYS[c], String(this.#current(c)));
     }
   }
 
