@@ -23,10 +23,22 @@ export interface PublicClaim {
 
 export interface Conflict {
   resource: string;
+  /** the holder's claim, or `W<ticket>` for a request waiting ahead */
   claim_id: string;
   agent: string;
   mode: ClaimMode;
+  /** how long the claim holds, or the waiter waits, at most */
   ttl_remaining_ms: number;
+  /** not held yet: an earlier request waits for it (docs/design.md §5) */
+  waiting?: true;
+}
+
+/**
+ * A request's place in the line of waiting requests (docs/design.md §5, §7): it takes no paths
+ * that a live waiter ahead of it wants. `ticket` null: a request not in line, behind every waiter.
+ */
+export interface Place {
+  ticket: number | null;
 }
 
 /** A request for paths (and a task) by a lease: what findConflicts judges. */
@@ -77,7 +89,7 @@ interface FoundConflict {
  * task lookup for all the requests together: the static prefix index narrows the candidates, the
  * overlap relation decides.
  */
-async function conflictsOf(r: Reader, reqs: readonly ClaimRequest[]): Promise<FoundConflict[][]> {
+async function conflictsOf(r: Reader, reqs: readonly ClaimRequest[], place?: Place): Promise<FoundConflict[][]> {
   const now = r.now;
   const prefixes: string[] = [];
   const prefixIndex = new Map<string, number>();
@@ -91,9 +103,10 @@ async function conflictsOf(r: Reader, reqs: readonly ClaimRequest[]): Promise<Fo
     }
   });
   const tasks = reqs.flatMap((q) => (q.task === null ? [] : [q.task]));
-  const [candidates, holders] = await Promise.all([
+  const [candidates, holders, line] = await Promise.all([
     prefixes.length > 0 ? r.claims.candidates(prefixes, now) : Promise.resolve([]),
     tasks.length > 0 ? r.claims.liveForTasks([...new Set(tasks)], now) : Promise.resolve(new Map<string, ClaimView>()),
+    place ? r.waiters.live(now) : Promise.resolve([]),
   ]);
   const byPrefix = new Map<number, { claim: ClaimView; pattern: string }[]>();
   for (const c of candidates) {
@@ -121,17 +134,28 @@ async function conflictsOf(r: Reader, reqs: readonly ClaimRequest[]): Promise<Fo
       if (patternsOverlap(pattern, held)) add(i, claim, pattern);
     }
   }
+  // The waiters ahead of this place: what they want is theirs first.
+  const ahead = place?.ticket == null ? line : line.filter((w) => w.ticket < place.ticket!);
+  reqs.forEach((req, i) => {
+    for (const w of ahead) {
+      if (w.lease_id === req.leaseId || (w.mode === 'shared' && req.mode === 'shared')) continue;
+      const id = `W${w.ticket}`;
+      const resource = req.task !== null && w.task_id === req.task ? `task:${req.task}` : req.paths.find((mine) => w.paths.some((theirs) => patternsOverlap(mine, theirs)));
+      if (resource === undefined || found[i]!.has(id)) continue;
+      found[i]!.set(id, { conflict: { resource, claim_id: id, agent: w.agent, mode: w.mode, ttl_remaining_ms: Math.max(0, w.until - now), waiting: true }, fence: 0 });
+    }
+  });
   return found.map((m) => [...m.values()]);
 }
 
 /** For each request, every live claim of another lease it would collide with (one lookup for all). */
-export async function findConflictsMany(r: Reader, reqs: readonly ClaimRequest[]): Promise<Conflict[][]> {
-  return (await conflictsOf(r, reqs)).map((found) => found.map((f) => f.conflict));
+export async function findConflictsMany(r: Reader, reqs: readonly ClaimRequest[], place?: Place): Promise<Conflict[][]> {
+  return (await conflictsOf(r, reqs, place)).map((found) => found.map((f) => f.conflict));
 }
 
 /** Every live claim of another lease that this request would collide with. */
-export async function findConflicts(r: Reader, req: ClaimRequest): Promise<Conflict[]> {
-  return (await findConflictsMany(r, [req]))[0]!;
+export async function findConflicts(r: Reader, req: ClaimRequest, place?: Place): Promise<Conflict[]> {
+  return (await findConflictsMany(r, [req], place))[0]!;
 }
 
 /** How many conflicts a CONFLICT message spells out (data.conflicts has them all). */
@@ -143,7 +167,8 @@ const MESSAGE_CONFLICTS = 3;
  * itself held, so the message names the path; `task T3 is held by bob (claim C2)` only when it is.
  */
 export function describeConflicts(conflicts: Conflict[], task?: string): string {
-  const one = (c: Conflict) => `${c.resource === `task:${task}` ? `task ${task}` : c.resource} is held by ${c.agent} (claim ${c.claim_id})`;
+  const one = (c: Conflict) =>
+    `${c.resource === `task:${task}` ? `task ${task}` : c.resource} ${c.waiting ? `is awaited by ${c.agent}, waiting ahead (${c.claim_id})` : `is held by ${c.agent} (claim ${c.claim_id})`}`;
   const ofTask = task !== undefined && conflicts.some((c) => c.resource === `task:${task}`);
   const shown = conflicts.slice(0, MESSAGE_CONFLICTS).map(one).join('; ');
   const more = conflicts.length > MESSAGE_CONFLICTS ? `; and ${conflicts.length - MESSAGE_CONFLICTS} more` : '';
@@ -156,14 +181,20 @@ export function conflictError(conflicts: Conflict[], task?: string): DecapodErro
 
 const patternsOf = (paths: readonly string[]) => paths.map((pattern) => ({ pattern, prefix: staticPrefix(pattern) }));
 
-/** Grants a claim (a new fence) or throws CONFLICT; never a partial grant. Writes claim.acquired. */
+/**
+ * Grants a claim (a new fence) or throws CONFLICT; never a partial grant. Writes claim.acquired.
+ * Neither held paths nor paths a waiter ahead of `place` wants are taken; a waiter granted leaves
+ * the line in the same transaction.
+ */
 export async function grantClaim(
   tx: Tx,
   lease: LeaseRow,
   req: { paths: string[]; mode: ClaimMode; task: string | null; ttl_ms?: number; reason?: string },
+  place: Place = { ticket: null },
 ): Promise<ClaimView> {
-  const conflicts = await findConflicts(tx, { leaseId: lease.lease_id, paths: req.paths, mode: req.mode, task: req.task });
+  const conflicts = await findConflicts(tx, { leaseId: lease.lease_id, paths: req.paths, mode: req.mode, task: req.task }, place);
   if (conflicts.length > 0) throw conflictError(conflicts, req.task ?? undefined);
+  if (place.ticket !== null) await tx.waiters.remove(place.ticket);
   const now = tx.now;
   const fence = await tx.next('fence');
   const row: ClaimView = {

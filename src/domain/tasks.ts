@@ -240,7 +240,11 @@ export async function claimNextTask(tx: Tx, lease: LeaseRow, ttlMs?: number): Pr
   for (;;) {
     const page = await tx.tasks.list({ ready: true, now, limit: 50, ...(after ? { after } : {}) });
     // The whole page judged at once: one candidate lookup, not one per task.
-    const judged = await findConflictsMany(tx, page.map((row) => ({ leaseId: lease.lease_id, paths: row.paths, mode: 'exclusive' as const, task: row.id })));
+    const judged = await findConflictsMany(
+      tx,
+      page.map((row) => ({ leaseId: lease.lease_id, paths: row.paths, mode: 'exclusive' as const, task: row.id })),
+      { ticket: null }, // behind every waiting request
+    );
     for (const [i, row] of page.entries()) {
       const conflicts = judged[i]!;
       if (conflicts.length === 0) return claimTaskRow(tx, lease, row, ttlMs);

@@ -1,5 +1,6 @@
 import { expireDue } from '../domain/expiry.js';
 import { revokeOrphanedLeases } from '../domain/leases.js';
+import { forgetDeadWaiters } from '../domain/waiting.js';
 import { DEFAULT_ROW_RETENTION_MS, pruneEnded } from '../domain/retention.js';
 import type { Store } from '../store/store.js';
 import { isProcessAlive } from '../util/process-alive.js';
@@ -40,14 +41,16 @@ export function startHousekeeping(
     const changed = await store.transaction(async (tx) => {
       const expired = await expireDue(tx);
       const orphaned = (await revokeOrphanedLeases(tx, host, isProcessAlive)).length > 0;
+      // A dead server's waiters stop counting once their wait or lease ends; the ones behind retry.
+      const forgotten = await forgetDeadWaiters(tx);
       if (tx.now - lastPrune >= retention.pruneEveryMs) {
         lastPrune = tx.now;
         await tx.idempotency.prune(tx.now - retention.idempotencyMs);
         await pruneEnded(tx, retention.rowsMs);
       }
       // Inside the transaction: waiters retry right after it, before any request not yet started.
-      if (expired || orphaned) onChange();
-      return expired || orphaned;
+      if (expired || orphaned || forgotten) onChange();
+      return expired || orphaned || forgotten;
     });
     return changed;
   };

@@ -38,7 +38,7 @@ export interface ServeOptions {
    * PostgreSQL instead of what the environment and config choose (tests): docs/design.md §7.
    * Without it: DECAPOD_DATABASE_URL or the user's database_url, else SQLite.
    */
-  database?: { url: string; projectId: string };
+  database?: { url: string; projectId: string; onRoundTrips?: (n: number) => void };
   /** called once the server has stopped, with why (tests keep the process alive) */
   onStopped?: (reason: string) => void;
 }
@@ -109,6 +109,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         projectId: choice.projectId,
         migrationsDir: `${packageRoot()}/migrations/postgres`,
         ...(opts.clock ?? testClock ? { clock: opts.clock ?? testClock } : {}),
+        ...(opts.database?.onRoundTrips ? { onRoundTrips: opts.database.onRoundTrips } : {}),
       });
     } else store = openSqliteStore(paths.database, {
       durability: opts.durability,

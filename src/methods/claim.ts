@@ -40,7 +40,8 @@ export const claimMethods = [
     errors: ['LEASE_INVALID', 'CONFLICT', 'INVALID_PARAMS'],
     examples: [{ name: 'claim a folder', params: { lease: 'dcl_…', paths: ['src/parser'], mode: 'exclusive', reason: 'refactor' } }],
     waitMs: (p) => p.wait_ms,
-    handler: async ({ tx }, p) => {
+    waitsFor: async ({ tx }, p) => ({ lease: await peekLease(tx, p.lease), paths: normalizeClaimPaths(p.paths), mode: p.mode ?? 'exclusive', task: null }),
+    handler: async ({ tx, place }, p) => {
       const lease = await useLease(tx, p.lease);
       const req = { paths: normalizeClaimPaths(p.paths), mode: p.mode ?? 'exclusive', task: null };
       // Re-acquiring what this lease already holds returns that claim and its fence.
@@ -49,7 +50,7 @@ export const claimMethods = [
         await noteReacquired(tx, existing);
         return { claim: toPublicClaim(existing, tx.now) };
       }
-      const claim = await grantClaim(tx, lease, { ...req, ...(p.ttl_ms !== undefined ? { ttl_ms: p.ttl_ms } : {}), ...(p.reason ? { reason: p.reason } : {}) });
+      const claim = await grantClaim(tx, lease, { ...req, ...(p.ttl_ms !== undefined ? { ttl_ms: p.ttl_ms } : {}), ...(p.reason ? { reason: p.reason } : {}) }, place);
       return { claim: toPublicClaim(claim, tx.now) };
     },
   }),

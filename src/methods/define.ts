@@ -2,7 +2,16 @@ import { Type, type Static, type TObject, type TProperties, type TSchema } from 
 import type { ErrorName } from '../errors.js';
 import type { WaitQueue } from './wait-queue.js';
 import type { GateSnapshot } from '../workspace/gate-config.js';
-import type { Reader, Store, Tx } from '../store/store.js';
+import type { ClaimMode, Place } from '../domain/claims.js';
+import type { LeaseRow, Reader, Store, Tx } from '../store/store.js';
+
+/** What a waiting request waits for: its lease and the paths (or task) it wants. */
+export interface WaitsFor {
+  lease: LeaseRow;
+  paths: string[];
+  mode: ClaimMode;
+  task: string | null;
+}
 
 /** What the running server lets methods see of it; absent pieces are filled by tests. */
 export interface ServerControl {
@@ -47,6 +56,8 @@ export interface QueryContext extends MethodContext {
 /** A mutation's handler runs in its one transaction: `tx` (docs/architecture.md). */
 export interface MutationContext extends MethodContext {
   tx: Tx;
+  /** a waiting request's place in the line (docs/design.md §5); absent: behind every waiter */
+  place?: Place;
 }
 
 export type Kind = 'query' | 'mutation';
@@ -83,6 +94,8 @@ export interface MethodDef<P extends TObject = TObject, R extends TObject = TObj
   handler(ctx: QueryContext | MutationContext, params: Static<P>, prepared?: unknown): Omit<Static<R>, 'receipt'> | Promise<Omit<Static<R>, 'receipt'>>;
   /** For mutations that may wait: how long (ms) to keep retrying on CONFLICT, in arrival order. */
   waitMs?: (params: Static<P>) => number | undefined;
+  /** For mutations that may wait: what they wait for, to stand in the line every server sees. */
+  waitsFor?: (ctx: MutationContext, params: Static<P>) => Promise<WaitsFor>;
   /** For results that carry a secret: what the idempotency record keeps, and how a replay restores it. */
   secrets?: {
     strip(result: Record<string, unknown>): Record<string, unknown>;
@@ -118,6 +131,7 @@ interface SpecBase<P extends TProperties, R extends TProperties> {
   examples?: MethodExample[];
   secrets?: MethodDef['secrets'];
   waitMs?: (params: Static<TObject<P>>) => number | undefined;
+  waitsFor?: (ctx: MutationContext, params: Static<TObject<P>>) => Promise<WaitsFor>;
   prepare?: (ctx: MethodContext, params: Static<TObject<P>>) => Promise<unknown>;
 }
 
@@ -151,6 +165,7 @@ export function defineMethod<P extends TProperties, R extends TProperties>(spec:
     examples: spec.examples ?? [],
     ...(spec.secrets ? { secrets: spec.secrets } : {}),
     ...(spec.waitMs ? { waitMs: spec.waitMs as MethodDef['waitMs'] } : {}),
+    ...(spec.waitsFor ? { waitsFor: spec.waitsFor as MethodDef['waitsFor'] } : {}),
     ...(spec.prepare ? { prepare: spec.prepare as MethodDef['prepare'] } : {}),
     handler: spec.handler as unknown as MethodDef['handler'],
   };

@@ -1,5 +1,7 @@
 import { DecapodError, invalidParams, toRpcError } from '../errors.js';
+import type { Place } from '../domain/claims.js';
 import { expireDue } from '../domain/expiry.js';
+import { joinLine, leaveLine } from '../domain/waiting.js';
 import { iso } from '../util/clock.js';
 import { hashCanonical, sha256Hex } from '../util/hash.js';
 import { StoreUnavailableError, type Reader } from '../store/store.js';
@@ -105,6 +107,8 @@ interface RunOptions {
   notify?: boolean;
   /** told of a CONFLICT while the transaction still runs (so a waiter misses no change after it) */
   onConflict?: (err: DecapodError) => void;
+  /** a waiting request's place in the line (read at each attempt) */
+  place?: Place;
 }
 
 /** Runs one mutation as one transaction of the store; resolves once it is durable. */
@@ -113,7 +117,7 @@ function runMutation(outer: MethodContext, method: MethodDef, params: Record<str
   return outer.store.transaction(
     async (tx) => {
       try {
-        const ctx: MutationContext = Object.assign(Object.create(outer) as MethodContext, { tx });
+        const ctx: MutationContext = Object.assign(Object.create(outer) as MethodContext, opts.place ? { tx, place: opts.place } : { tx });
         await expireDue(tx);
         const prior = keyHash === undefined ? undefined : await recorded(tx, method, params);
         if (prior !== undefined) {
@@ -158,23 +162,52 @@ function runMutation(outer: MethodContext, method: MethodDef, params: Record<str
 
 /**
  * A mutation that may wait (wait_ms): on CONFLICT it is enlisted in the wait queue before its
- * transaction ends, then retried whenever state changes, in arrival order, until it wins or times out.
+ * transaction ends, then retried whenever state changes, in arrival order, until it wins or times
+ * out. It also stands in the line every server of the project sees (docs/design.md §5, §7), so
+ * no request that arrives later, here or on another server, takes what it waits for first.
  */
 async function mutationThatWaits(ctx: MethodContext, method: MethodDef, params: Record<string, unknown>, waitMs: number): Promise<Outcome> {
   let waiting: ReturnType<typeof ctx.waits.wait> | undefined;
+  const place: Place = { ticket: null };
+  /** the place the granting attempt stood at (a grant leaves the line in its transaction) */
+  let grantedAt: number | null = null;
+  const attempt = async () => {
+    const at = place.ticket;
+    const value = await runMutation(ctx, method, params, undefined, { ahead: true, notify: false, place });
+    grantedAt = at;
+    return value;
+  };
   try {
     return {
       ok: true,
       result: await runMutation(ctx, method, params, undefined, {
         onConflict: (first) => {
-          waiting ??= ctx.waits.wait(() => runMutation(ctx, method, params, undefined, { ahead: true, notify: false }), isConflict, first, waitMs);
+          waiting ??= ctx.waits.wait(attempt, isConflict, first, waitMs);
         },
       }),
     };
   } catch (err) {
     if (!waiting || !isConflict(err)) throw err;
   }
+  if (method.waitsFor) {
+    const waitsFor = method.waitsFor;
+    // A failure to join leaves the local queue waiting as before; the wait's own attempts say why.
+    place.ticket = await ctx.store
+      .transaction(async (tx) => {
+        const { lease, ...wants } = await waitsFor(Object.assign(Object.create(ctx) as MethodContext, { tx }), params);
+        return joinLine(tx, lease, wants, waitMs);
+      }, { ahead: true })
+      .catch(() => null);
+  }
   const r = await waiting;
+  if (place.ticket !== null && !(r.kind === 'done' && grantedAt === place.ticket)) {
+    // Out of the line (unless the grant took it out); those behind retry.
+    const ticket = place.ticket;
+    await ctx.store.transaction((tx) => leaveLine(tx, ticket), { ahead: true }).then(
+      () => ctx.waits.notify(),
+      (err: unknown) => ctx.logError(err, `${method.name}: leaving the wait line (its wait ends by itself)`),
+    );
+  }
   if (r.kind === 'done') return { ok: true, result: r.value };
   if (r.kind === 'failed') return { ok: false, error: asDecapodError(r.error) };
   return { ok: false, error: withWaited(r.last as DecapodError, waitMs) };

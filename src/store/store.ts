@@ -290,6 +290,36 @@ export interface MetaWrites extends MetaReads {
   set(key: string, value: string): Promise<void>;
 }
 
+/**
+ * A request waiting for paths (claim.acquire with wait_ms): its place in one line that every
+ * server of the project sees, so arrival order holds across servers (docs/design.md §5, §7).
+ * Ephemeral: not audited, not replayed, not in the dump.
+ */
+export interface WaiterRow {
+  /** its place: larger than every earlier waiter's */
+  ticket: number;
+  lease_id: string;
+  agent: string;
+  paths: string[];
+  mode: 'exclusive' | 'shared';
+  task_id: string | null;
+  since: number;
+  /** when its wait ends */
+  until: number;
+}
+export interface WaiterReads {
+  /** the waiters whose wait has not ended and whose lease is alive at `now`, by ticket */
+  live(now: number): Promise<WaiterRow[]>;
+}
+export interface WaiterWrites extends WaiterReads {
+  /** joins the line; returns the ticket */
+  add(row: Omit<WaiterRow, 'ticket'>): Promise<number>;
+  /** leaves the line (nothing when already gone) */
+  remove(ticket: number): Promise<void>;
+  /** forgets the waiters no longer live at `now` (a crashed server's); how many */
+  removeDead(now: number): Promise<number>;
+}
+
 /** Every row of the state tables, for replay's comparison (tables in a fixed order, rows by key). */
 export type StateDump = Record<string, Record<string, unknown>[]>;
 
@@ -304,6 +334,7 @@ export interface Reader {
   readonly tasks: TaskReads;
   readonly claims: ClaimReads;
   readonly proofs: ProofReads;
+  readonly waiters: WaiterReads;
   /** every row of every state table (not the log, meta or idempotency records) */
   dump(): Promise<StateDump>;
   /** the last value each counter has handed out (0: none yet), as of this view */
@@ -325,6 +356,7 @@ export interface Tx extends Reader {
   readonly tasks: TaskWrites;
   readonly claims: ClaimWrites;
   readonly proofs: ProofWrites;
+  readonly waiters: WaiterWrites;
   /** the chain head as this transaction has moved it */
   head(): ChainHead;
   /** the next value of a counter (each call takes one) */

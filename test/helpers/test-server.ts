@@ -62,7 +62,7 @@ export async function startTestServer(
     sweepEveryMs?: number;
     checkpointEvery?: number;
     /** PostgreSQL (team mode) instead of the root's SQLite file */
-    database?: { url: string; projectId: string };
+    database?: { url: string; projectId: string; onRoundTrips?: (n: number) => void };
   } = {},
 ): Promise<TestServer> {
   const root = opts.root ?? tempRoot();

@@ -174,6 +174,45 @@ test('wait_ms: waiters are granted in arrival order when the holder releases', a
   expect((await second).claim.agent).toBe('second');
 });
 
+test('wait_ms: a waiter stands in line: a later request does not take what it waits for; other paths stay free', async () => {
+  const s = await startTestServer();
+  const holder = await agent(s, 'holder');
+  const waiter = await agent(s, 'waiter');
+  const late = await agent(s, 'late');
+  const { claim } = await s.call('claim.acquire', { lease: holder, paths: ['hot/inner.ts'] });
+  const waiting = s.call('claim.acquire', { lease: waiter, paths: ['hot/inner.ts'], wait_ms: 20_000 });
+  // The line is visible to other requests: their CONFLICT names the waiter ahead of them.
+  let refused: { error?: { data: { conflicts: { agent: string; waiting?: boolean; claim_id: string }[] } } };
+  for (;;) {
+    refused = await s.rpc('claim.acquire', { lease: late, paths: ['hot/inner.ts'] });
+    if (refused.error?.data.conflicts.some((c) => c.waiting)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expect(refused.error!.data.conflicts).toEqual(
+    expect.arrayContaining([expect.objectContaining({ agent: 'holder' }), expect.objectContaining({ agent: 'waiter', waiting: true, claim_id: expect.stringMatching(/^W\d+$/) })]),
+  );
+  // A path the waiter does not want stays free for anyone.
+  expect((await s.call('claim.acquire', { lease: late, paths: ['hot/other.ts'], mode: 'shared' })).claim.agent).toBe('late');
+  await s.call('claim.release', { lease: holder, claim: claim.id, fence: claim.fence });
+  expect((await waiting).claim.agent).toBe('waiter');
+  // Granted, it has left the line: a later request is refused only by its claim now.
+  const after = await s.rpc('claim.acquire', { lease: late, paths: ['hot/inner.ts'] });
+  expect(after.error.data.conflicts).toEqual([expect.objectContaining({ agent: 'waiter' })]);
+  expect(after.error.data.conflicts[0].waiting).toBeUndefined();
+});
+
+test('wait_ms: a waiter whose wait ended leaves the line; the paths go to the next request', async () => {
+  const s = await startTestServer();
+  const holder = await agent(s, 'holder');
+  const waiter = await agent(s, 'waiter');
+  const next = await agent(s, 'next');
+  const { claim } = await s.call('claim.acquire', { lease: holder, paths: ['hot'] });
+  const r = await s.rpc('claim.acquire', { lease: waiter, paths: ['hot'], wait_ms: 200 });
+  expect(r.error).toMatchObject({ data: { code: 'CONFLICT', waited_ms: 200 } });
+  await s.call('claim.release', { lease: holder, claim: claim.id, fence: claim.fence });
+  expect((await s.call('claim.acquire', { lease: next, paths: ['hot'] })).claim.agent).toBe('next');
+});
+
 test('wait_ms times out cleanly with CONFLICT and changes nothing', async () => {
   const s = await startTestServer();
   const holder = await agent(s, 'holder');

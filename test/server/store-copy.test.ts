@@ -12,7 +12,7 @@ import type { Store, Tx } from '../../src/store/store.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { tempStore } from '../helpers/temp-store.js';
 import { describePostgres } from '../helpers/test-postgres.js';
-import { startTestServer } from '../helpers/test-server.js';
+import { startTestServer, testOnSqliteFile } from '../helpers/test-server.js';
 
 const idem = (key_hash: string) => ({ key_hash, method: 'm', params_hash: 'p', response: '{}', created_at: 1 });
 
@@ -154,10 +154,12 @@ async function mismatchTest(openTarget: () => Promise<Store>): Promise<void> {
 
 describe('store contract for copies: SQLite', () => {
   contractTests(async () => tempStore().store);
-  test('a served history copies into an empty SQLite store: same head, chain, digest; counters carried; a second copy refused', async () => {
+  // A SQLite transaction awaits only SQLite (DECAPOD_STRICT_TX): it can be fed by a SQLite source
+  // (decapod migrate copies from SQLite), not by the PostgreSQL-served history of that engine's run.
+  testOnSqliteFile('a served history copies into an empty SQLite store: same head, chain, digest; counters carried; a second copy refused', async () => {
     await copyTests(async () => tempStore().store);
   });
-  test('a copy that does not read back the same is rolled back whole, saying where it differs', async () => {
+  testOnSqliteFile('a copy that does not read back the same is rolled back whole, saying where it differs', async () => {
     await mismatchTest(async () => tempStore().store);
   });
 });

@@ -24,7 +24,7 @@ export const LIVE_JOIN = `JOIN leases l ON l.project_id = c.project_id AND l.lea
 const LEASE_JOIN = 'LEFT JOIN leases l ON l.project_id = c.project_id AND l.lease_id = c.lease_id';
 
 /** The project's head row, locked, with the database's clock read in the same statement. */
-const LOCK_HEAD = `SELECT event_seq, event_hash, event_at, fence, task_seq, proof_seq,
+const LOCK_HEAD = `SELECT event_seq, event_hash, event_at, fence, task_seq, proof_seq, waiters,
       (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS db_now
     FROM project_head WHERE project_id = $1 FOR UPDATE`;
 
@@ -137,6 +137,24 @@ export const SQL = {
   proofById: `SELECT ${PROOF_COLS} FROM proofs WHERE project_id = $1 AND id = $2`,
   proofOfTask: `SELECT ${PROOF_COLS} FROM proofs WHERE project_id = $1 AND task_id = $2 ORDER BY seq`,
   proofLatestPerGate: `SELECT DISTINCT ON (gate) ${PROOF_COLS} FROM proofs WHERE project_id = $1 AND task_id = $2 ORDER BY gate, seq DESC`,
+};
+
+/** The line of waiting requests (migration 002): live = its wait not over, its lease alive at $2. */
+const WAITER_COLS = 'ticket, lease_id, agent, paths, mode, task_id, since, until';
+const WAITER_LIVE = `w.until > $2 AND EXISTS (SELECT 1 FROM leases l WHERE l.project_id = w.project_id AND l.lease_id = w.lease_id
+  AND l.state = 'active' AND l.expires_at > $2)`;
+export const WAITER_SQL = {
+  // The head row counts the line, under the head lock every writer holds.
+  add: `WITH added AS (INSERT INTO waiters (project_id, lease_id, agent, paths, mode, task_id, since, until)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ticket),
+    counted AS (UPDATE project_head SET waiters = waiters + 1 WHERE project_id = $1)
+    SELECT ticket FROM added`,
+  live: `SELECT ${WAITER_COLS} FROM waiters w WHERE w.project_id = $1 AND ${WAITER_LIVE} ORDER BY ticket`,
+  remove: `WITH gone AS (DELETE FROM waiters WHERE project_id = $1 AND ticket = $2 RETURNING 1)
+    UPDATE project_head SET waiters = waiters - (SELECT count(*) FROM gone) WHERE project_id = $1`,
+  removeDead: `WITH gone AS (DELETE FROM waiters w WHERE w.project_id = $1 AND NOT (${WAITER_LIVE}) RETURNING 1),
+    counted AS (UPDATE project_head SET waiters = waiters - (SELECT count(*) FROM gone) WHERE project_id = $1)
+    SELECT count(*)::bigint AS n FROM gone`,
 };
 
 /** The state tables replay rebuilds, each with the key its rows are ordered by (as SQLite's dump). */

@@ -30,11 +30,14 @@ import {
   type TaskWrites,
   type TransactionOptions,
   type Tx,
+  type WaiterRow,
+  type WaiterWrites,
 } from '../store.js';
 import { claimViewOf } from '../claim-view.js';
 import { ancestorsOf, rangeUnder } from '../prefix-ranges.js';
 import { Turns } from '../turns.js';
-import { DUMP, SQL } from './pg-sql.js';
+import { BatchedConnection, type Raw, type Read as Q, type Write } from './batched-connection.js';
+import { DUMP, SQL, WAITER_SQL } from './pg-sql.js';
 
 // docs/architecture.md, docs/design.md §7: the PostgreSQL implementation of the store contract.
 // Many servers (one per machine) share one database; one project is one claim space. Every write
@@ -42,8 +45,6 @@ import { DUMP, SQL } from './pg-sql.js';
 // lock orders the audit chain and makes claims, fences, ids and idempotency race-free across
 // servers. Time is the database's clock, never earlier than the last event's.
 
-type Raw = Record<string, unknown>;
-type Q = (sql: string, params: unknown[]) => Promise<Raw[]>;
 
 export interface PostgresStoreOptions {
   url: string;
@@ -55,6 +56,8 @@ export interface PostgresStoreOptions {
   clock?: Clock;
   /** connections kept (default 4) */
   poolSize?: number;
+  /** told the round trips of each transaction and snapshot as it ends (tests, benchmarks) */
+  onRoundTrips?: (roundTrips: number) => void;
 }
 
 /** bigint columns as numbers (milliseconds and counters fit in 2^53). */
@@ -86,13 +89,16 @@ const leaseOut = (r: Raw): LeaseRow => ({ ...(r as unknown as LeaseRow), meta: r
 const claimOut = (r: Raw): ClaimView => claimViewOf(r, r.paths as string[]);
 
 
-/** The repositories over one connection (a transaction's or a snapshot's), for project `p`. */
-function repositories(q: Q, p: string) {
+/**
+ * The repositories over one connection (a transaction's or a snapshot's), for project `p`. `q`
+ * reads; `w` writes what no one reads back, sent with the next read (batched-connection.ts).
+ */
+function repositories(q: Q, w: Write, p: string) {
   const one = async (sql: string, params: unknown[]) => (await q(sql, params))[0];
   const meta: MetaWrites = {
     get: async (key) => (await one(SQL.metaGet, [p, key]))?.value as string | undefined,
     all: async () => new Map((await q(SQL.metaAll, [p])).map((r) => [r.key as string, r.value as string])),
-    set: async (key, value) => void (await q(SQL.metaSet, [p, key, value])),
+    set: async (key, value) => w(SQL.metaSet, [p, key, value]),
   };
   const events: Omit<EventWrites, 'append' | 'head'> = {
     list: async (query) => (await q(SQL.eventList, [p, query.since ?? 0, query.subject ?? null, query.agent ?? null, query.limit])) as unknown as EventRow[],
@@ -102,7 +108,7 @@ function repositories(q: Q, p: string) {
   };
   const leases: LeaseWrites = {
     insert: async (r) =>
-      void (await q(SQL.leaseInsert, [p, r.lease_id, r.secret_hash, r.agent, r.state, r.ttl_ms, r.pid, r.host, r.meta === null ? null : canonicalJson(r.meta), r.granted_at, r.renewed_at, r.expires_at, r.ended_at])),
+      w(SQL.leaseInsert, [p, r.lease_id, r.secret_hash, r.agent, r.state, r.ttl_ms, r.pid, r.host, r.meta === null ? null : canonicalJson(r.meta), r.granted_at, r.renewed_at, r.expires_at, r.ended_at]),
     byId: async (id) => {
       const r = await one(SQL.leaseById, [p, id]);
       return r && leaseOut(r);
@@ -115,9 +121,9 @@ function repositories(q: Q, p: string) {
     dueForExpiry: async (now) => (await q(SQL.leaseDue, [p, now])).map(leaseOut),
     activeWithPid: async (host) => (await q(SQL.leaseWithPid, [p, host])).map(leaseOut),
     endedBefore: async (before) => (await q(SQL.leaseEndedBefore, [p, before])).map((r) => r.lease_id as string),
-    delete: async (ids) => void (ids.length > 0 && (await q(SQL.leaseDelete, [p, ids]))),
-    renew: async (id, renewedAt, expiresAt) => void (await q(SQL.leaseRenew, [p, id, renewedAt, expiresAt])),
-    end: async (id, state, endedAt) => void (await q(SQL.leaseEnd, [p, id, state, endedAt])),
+    delete: async (ids) => void (ids.length > 0 && w(SQL.leaseDelete, [p, ids])),
+    renew: async (id, renewedAt, expiresAt) => w(SQL.leaseRenew, [p, id, renewedAt, expiresAt]),
+    end: async (id, state, endedAt) => w(SQL.leaseEnd, [p, id, state, endedAt]),
     countByState: async () => {
       const counts: Record<LeaseState, number> = { active: 0, revoked: 0, expired: 0 };
       for (const r of await q(SQL.leaseCounts, [p])) counts[r.state as LeaseState] = r.n as number;
@@ -127,21 +133,21 @@ function repositories(q: Q, p: string) {
   const idempotency: IdempotencyWrites = {
     get: async (k) => (await one(SQL.idemGet, [p, k])) as unknown as IdempotencyRow | undefined,
     list: async (after, limit) => (await q(SQL.idemList, [p, after, limit])) as unknown as IdempotencyRow[],
-    put: async (r) => void (await q(SQL.idemPut, [p, r.key_hash, r.method, r.params_hash, r.response, r.created_at])),
+    put: async (r) => w(SQL.idemPut, [p, r.key_hash, r.method, r.params_hash, r.response, r.created_at]),
     prune: async (before) => (await q(`WITH gone AS (${SQL.idemPrune} RETURNING 1) SELECT count(*)::bigint AS n FROM gone`, [p, before]))[0]!.n as number,
   };
   const taskParams = (r: TaskRow) => [r.title, r.description, r.status, r.priority, r.labels, r.depends_on, r.paths, r.gates, r.acceptance, r.parent];
   const setDeps = async (r: TaskRow) => {
-    await q(SQL.taskDepsClear, [p, r.id]);
-    if (r.depends_on.length > 0) await q(SQL.taskDepsAdd, [p, r.id, r.depends_on]);
+    w(SQL.taskDepsClear, [p, r.id]);
+    if (r.depends_on.length > 0) w(SQL.taskDepsAdd, [p, r.id, r.depends_on]);
   };
   const tasks: TaskWrites = {
     insert: async (r) => {
-      await q(SQL.taskInsert, [p, r.id, r.seq, ...taskParams(r), r.created_by, r.created_at, r.updated_at, r.completed_at, r.verified]);
-      if (r.depends_on.length > 0) await q(SQL.taskDepsAdd, [p, r.id, r.depends_on]);
+      w(SQL.taskInsert, [p, r.id, r.seq, ...taskParams(r), r.created_by, r.created_at, r.updated_at, r.completed_at, r.verified]);
+      if (r.depends_on.length > 0) w(SQL.taskDepsAdd, [p, r.id, r.depends_on]);
     },
     update: async (r) => {
-      await q(SQL.taskUpdate, [p, r.id, ...taskParams(r), r.updated_at, r.completed_at, r.verified]);
+      w(SQL.taskUpdate, [p, r.id, ...taskParams(r), r.updated_at, r.completed_at, r.verified]);
       await setDeps(r);
     },
     byId: async (id) => (await one(SQL.taskById, [p, id])) as unknown as TaskRow | undefined,
@@ -156,17 +162,17 @@ function repositories(q: Q, p: string) {
     },
   };
   const addPaths = async (id: string, patterns: readonly { pattern: string; prefix: string }[]) => {
-    if (patterns.length > 0) await q(SQL.claimPathsAdd, [p, id, patterns.map((x) => x.pattern), patterns.map((x) => x.prefix)]);
+    if (patterns.length > 0) w(SQL.claimPathsAdd, [p, id, patterns.map((x) => x.pattern), patterns.map((x) => x.prefix)]);
   };
   const candidateOf = (of: number, r: Raw): Candidate => ({ of, claim: claimOut(r), pattern: r.cand_pattern as string });
   const claims: ClaimWrites = {
     insert: async (r: ClaimRow, patterns) => {
-      await q(SQL.claimInsert, [p, r.id, r.lease_id, r.agent, r.task_id, r.mode, r.fence, r.state, r.paths, r.ttl_ms, r.reason, r.acquired_at, r.renewed_at, r.expires_at, r.ended_at, r.end_reason]);
+      w(SQL.claimInsert, [p, r.id, r.lease_id, r.agent, r.task_id, r.mode, r.fence, r.state, r.paths, r.ttl_ms, r.reason, r.acquired_at, r.renewed_at, r.expires_at, r.ended_at, r.end_reason]);
       await addPaths(r.id, patterns);
     },
     setPaths: async (id, paths, patterns) => {
-      await q(SQL.claimSetPaths, [p, id, paths]);
-      await q(SQL.claimPathsClear, [p, id]);
+      w(SQL.claimSetPaths, [p, id, paths]);
+      w(SQL.claimPathsClear, [p, id]);
       await addPaths(id, patterns);
     },
     byId: async (id) => {
@@ -195,28 +201,34 @@ function repositories(q: Q, p: string) {
     },
     activeOfLeases: async (ids) => (ids.length === 0 ? [] : (await q(SQL.claimActiveOfLeases, [p, ids])).map(claimOut)),
     dueForExpiry: async (now) => (await q(SQL.claimDue, [p, now])).map(claimOut),
-    renew: async (id, at, exp) => void (await q(SQL.claimRenew, [p, id, at, exp])),
+    renew: async (id, at, exp) => w(SQL.claimRenew, [p, id, at, exp]),
     end: async (id, state, at, reason) => {
-      await q(SQL.claimEnd, [p, id, state, at, reason]);
-      await q(SQL.claimPathsClear, [p, id]);
+      w(SQL.claimEnd, [p, id, state, at, reason]);
+      w(SQL.claimPathsClear, [p, id]);
     },
     countActive: async (now) => (await one(SQL.claimCountLive, [p, now]))!.n as number,
     endedBefore: async (before) => (await q(SQL.claimEndedBefore, [p, before])).map((r) => r.id as string),
     delete: async (ids) => {
       if (ids.length === 0) return;
-      await q(SQL.claimPathsDelete, [p, ids]);
-      await q(SQL.claimDelete, [p, ids]);
+      w(SQL.claimPathsDelete, [p, ids]);
+      w(SQL.claimDelete, [p, ids]);
     },
   };
   const proofs: ProofWrites = {
     insert: async (r) =>
-      void (await q(SQL.proofInsert, [
+      w(SQL.proofInsert, [
         p, r.id, r.seq, r.task_id, r.gate, r.claim_id, r.fence, r.passed, r.exit_code, r.timed_out, r.duration_ms, r.command,
         r.output_sha256, r.output_bytes, r.truncated, r.digest, r.counts, r.changed_during_run, r.attested_by, r.agent, r.created_at, r.hash,
-      ])),
+      ]),
     byId: async (id) => (await one(SQL.proofById, [p, id])) as unknown as ProofRow | undefined,
     ofTask: async (t) => (await q(SQL.proofOfTask, [p, t])) as unknown as ProofRow[],
     latestPerGate: async (t) => new Map((await q(SQL.proofLatestPerGate, [p, t])).map((r) => [r.gate as string, r as unknown as ProofRow])),
+  };
+  const waiters: WaiterWrites = {
+    add: async (r) => (await one(WAITER_SQL.add, [p, r.lease_id, r.agent, r.paths, r.mode, r.task_id, r.since, r.until]))!.ticket as number,
+    live: async (now) => (await q(WAITER_SQL.live, [p, now])) as unknown as WaiterRow[],
+    remove: async (ticket) => w(WAITER_SQL.remove, [p, ticket]),
+    removeDead: async (now) => (await one(WAITER_SQL.removeDead, [p, now]))!.n as number,
   };
   const dump = async (): Promise<StateDump> => {
     const out: StateDump = {};
@@ -232,7 +244,7 @@ function repositories(q: Q, p: string) {
     const r = await one(SQL.committedCounters, [p]);
     return { fence: (r?.fence as number) ?? 0, task: (r?.task as number) ?? 0, proof: (r?.proof as number) ?? 0 };
   };
-  return { meta, events, leases, idempotency, tasks, claims, proofs, dump, committedHead, committedCounters };
+  return { meta, events, leases, idempotency, tasks, claims, proofs, waiters, dump, committedHead, committedCounters };
 }
 
 /** Every event of the project in seq order, a page at a time. */
@@ -316,23 +328,31 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     listening = client;
   };
 
-  const queryOn = (client: pg.PoolClient): Q => async (sql, params) => (await client.query(sql, params)).rows as Raw[];
-
-  /** `work` inside one database transaction begun with `begin`: committed, or rolled back on a throw. */
-  const inDatabaseTransaction = async <T>(begin: string, work: (q: Q) => Promise<T>): Promise<T> => {
+  /**
+   * `work` inside one database transaction that `begin` opens: committed, or rolled back on a
+   * throw. `begin` and the writes travel with the next read (batched-connection.ts), so
+   * BEGIN + the head lock is one round trip and the last writes + COMMIT another.
+   */
+  const inDatabaseTransaction = async <T>(begin: string, work: (c: BatchedConnection) => Promise<T>): Promise<T> => {
     let client: pg.PoolClient | undefined;
+    let conn: BatchedConnection | undefined;
     try {
       client = await pool.connect();
-      await client.query(begin);
-      const value = await work(queryOn(client));
-      await client.query('COMMIT');
+      conn = new BatchedConnection(client, begin);
+      const value = await work(conn);
+      await conn.finish('COMMIT');
       return value;
     } catch (err) {
+      conn?.discard();
       if (client) await client.query('ROLLBACK').catch(() => {});
       throw storeErrorOf(err);
     } finally {
+      if (conn) opts.onRoundTrips?.(conn.roundTrips);
       client?.release();
     }
+  };
+  const readOnly: Write = () => {
+    throw new Error('a snapshot cannot write');
   };
 
   return {
@@ -340,14 +360,18 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     transaction: async <T>(body: (tx: Tx) => Promise<T>, txOpts?: TransactionOptions): Promise<T> => {
       if (!turns.tryTake()) await turns.take(txOpts?.ahead === true);
       try {
-        return await inDatabaseTransaction('BEGIN', async (q) => {
+        return await inDatabaseTransaction('BEGIN', async (conn) => {
+          const q = conn.read;
+          const w = conn.write;
           let row = (await q(SQL.lockHead, [p]))[0];
           if (!row) row = (await q(SQL.lockNewHead, [p]))[0]!; // created by this very statement: lock it now
-          const repos = repositories(q, p);
+          const repos = repositories(q, w, p);
           let head: ChainHead = { seq: row.event_seq as number, hash: row.event_hash as string, at: row.event_at as number };
           const counters = { fence: row.fence as number, task: row.task_seq as number, proof: row.proof_seq as number };
           const start = { ...counters, seq: head.seq };
           const now = Math.max(opts.clock ? opts.clock.now() : (row.db_now as number), head.at);
+          let lineLength = row.waiters as number;
+          let lineChanged = false;
           const tx: Tx = {
             now,
             ...repos,
@@ -356,7 +380,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
               head: async () => head,
               append: async (e) => {
                 if (e.seq !== head.seq + 1 || e.prev_hash !== head.hash) throw new Error(`event ${e.seq} does not follow the transaction's head (seq ${head.seq})`);
-                await q(SQL.eventAppend, [p, e.seq, e.at, e.type, e.agent, e.subject, e.data, e.data_digest, e.prev_hash, e.hash]);
+                w(SQL.eventAppend, [p, e.seq, e.at, e.type, e.agent, e.subject, e.data, e.data_digest, e.prev_hash, e.hash]);
                 head = { seq: e.seq, hash: e.hash, at: e.at };
               },
             },
@@ -365,13 +389,33 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
             // decapod migrate: a copied history's fences and ids, never handed out again (written with the head)
             advance: async (c: Counter, atLeast: number) => void (counters[c] = Math.max(counters[c], atLeast)),
             counters: async () => ({ ...counters }),
+            waiters: {
+              ...repos.waiters,
+              // The head row counts the line: a project with no waiters reads none.
+              live: async (at) => (lineLength === 0 ? [] : repos.waiters.live(at)),
+              add: async (r) => {
+                lineLength++;
+                return repos.waiters.add(r);
+              },
+              remove: async (ticket) => {
+                lineChanged = true;
+                return repos.waiters.remove(ticket);
+              },
+              removeDead: async (at) => {
+                if (lineLength === 0) return 0;
+                const n = await repos.waiters.removeDead(at);
+                if (n > 0) lineChanged = true;
+                return n;
+              },
+            },
           };
           const value = await body(tx);
           if (head.seq !== start.seq || counters.fence !== start.fence || counters.task !== start.task || counters.proof !== start.proof) {
-            await q(SQL.writeHead, [p, head.seq, head.hash, head.at, counters.fence, counters.task, counters.proof]);
+            w(SQL.writeHead, [p, head.seq, head.hash, head.at, counters.fence, counters.task, counters.proof]);
           }
-          // Anything audited changed the state others may wait on: tell the other servers (at commit).
-          if (head.seq !== start.seq) await q(SQL.notify, [p, instance]);
+          // Anything audited changed the state others may wait on, and so does a waiter leaving the
+          // line: tell the other servers (at commit).
+          if (head.seq !== start.seq || lineChanged) w(SQL.notify, [p, instance]);
           return value;
         });
       } finally {
@@ -379,9 +423,10 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
       }
     },
     snapshot: <T>(body: (r: Reader) => Promise<T>): Promise<T> =>
-      inDatabaseTransaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (q) => {
+      inDatabaseTransaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (conn) => {
+        const q = conn.read;
         const now = opts.clock ? opts.clock.now() : ((await q(SQL.dbNow, []))[0]!.db_now as number);
-        const repos = repositories(q, p);
+        const repos = repositories(q, readOnly, p);
         return body({ now, ...repos, events: { ...repos.events, head: repos.committedHead }, counters: repos.committedCounters });
       }),
     schemaVersion: () => version,

@@ -18,6 +18,7 @@ import {
   type TaskWrites,
   type TransactionOptions,
   type Tx,
+  type WaiterWrites,
 } from '../store.js';
 import { sqliteClaims } from './claims.js';
 import { sqliteEvents } from './events.js';
@@ -28,6 +29,7 @@ import { sqliteDump, sqliteProofs } from './proofs.js';
 import { resolved } from './resolved.js';
 import { storeErrorOf, translated } from './sqlite-errors.js';
 import { sqliteTasks } from './tasks.js';
+import { sqliteWaiters } from './waiters.js';
 import { Turns } from '../turns.js';
 
 export type Durability = 'full' | 'normal';
@@ -101,6 +103,7 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
   const tasks = sqliteTasks(db);
   const claims = sqliteClaims(db);
   const proofs = sqliteProofs(db);
+  const waiters = sqliteWaiters(db);
   const idempotency = sqliteIdempotency(db);
   const dump = sqliteDump(db);
   const stmt = {
@@ -154,6 +157,7 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
       countActive: (now: number) => cached('claims.countActive', () => claims.countActiveUntil(now), { now, until: (v) => v.until }).count,
     }),
     proofs: resolved<ProofWrites>(proofs),
+    waiters: resolved<WaiterWrites>(waiters),
   };
   const dumpState = () => Promise.resolve(dump());
   /** A counter as committed: the fence is stored; task and proof ids follow from the highest row, or a floor Tx.advance set. */
@@ -172,6 +176,7 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions): Store {
     readonly tasks = repos.tasks;
     readonly claims = repos.claims;
     readonly proofs = repos.proofs;
+    readonly waiters = repos.waiters;
     constructor(readonly now: number) {}
     dump() {
       return dumpState();
