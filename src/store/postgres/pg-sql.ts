@@ -58,8 +58,8 @@ export const SQL = {
   leaseById: `SELECT ${LEASE_COLS} FROM leases WHERE project_id = $1 AND lease_id = $2`,
   leaseBySecret: `SELECT ${LEASE_COLS} FROM leases WHERE project_id = $1 AND secret_hash = $2`,
   leaseList: `SELECT ${LEASE_COLS} FROM leases WHERE project_id = $1 ORDER BY granted_at, lease_id`,
-  leaseDue: `SELECT ${LEASE_COLS} FROM leases WHERE project_id = $1 AND state = 'active' AND expires_at <= $2 ORDER BY expires_at`,
-  leaseWithPid: `SELECT ${LEASE_COLS} FROM leases WHERE project_id = $1 AND state = 'active' AND pid IS NOT NULL AND (host IS NULL OR host = $2)`,
+  leaseDue: `SELECT ${LEASE_COLS} FROM leases WHERE project_id = $1 AND state = 'active' AND expires_at <= $2 ORDER BY expires_at, lease_id`,
+  leaseWithPid: `SELECT ${LEASE_COLS} FROM leases WHERE project_id = $1 AND state = 'active' AND pid IS NOT NULL AND (host IS NULL OR host = $2) ORDER BY lease_id`,
   leaseEndedBefore: `SELECT lease_id FROM leases l WHERE project_id = $1 AND state <> 'active' AND ended_at < $2
     AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.project_id = l.project_id AND c.lease_id = l.lease_id) ORDER BY lease_id`,
   leaseDelete: 'DELETE FROM leases WHERE project_id = $1 AND lease_id = ANY($2::text[])',
@@ -124,7 +124,7 @@ export const SQL = {
   claimActiveOfLeases: `SELECT ${CLAIM_VIEW} FROM claims c ${LEASE_JOIN} WHERE c.project_id = $1 AND c.state = 'active' AND c.lease_id = ANY($2::text[])
     ORDER BY c.fence`,
   claimDue: `SELECT ${CLAIM_VIEW} FROM claims c ${LEASE_JOIN}
-    WHERE c.project_id = $1 AND c.state = 'active' AND c.expires_at IS NOT NULL AND c.expires_at <= $2 ORDER BY c.expires_at`,
+    WHERE c.project_id = $1 AND c.state = 'active' AND c.expires_at IS NOT NULL AND c.expires_at <= $2 ORDER BY c.expires_at, c.fence`,
   claimRenew: 'UPDATE claims SET renewed_at = $3, expires_at = $4 WHERE project_id = $1 AND id = $2',
   claimEnd: 'UPDATE claims SET state = $3, ended_at = $4, end_reason = $5 WHERE project_id = $1 AND id = $2',
   claimCountLive: `SELECT count(*)::bigint AS n FROM claims c ${LIVE_JOIN}`,

@@ -80,7 +80,7 @@ export function sqliteClaims(db: Database.Database): SqliteClaims {
     activeOfLeases: db.prepare(`SELECT ${VIEW} FROM json_each(?) j CROSS JOIN claims c INDEXED BY claims_active_lease
       ON c.lease_id = j.value LEFT JOIN leases l ON l.lease_id = c.lease_id WHERE c.state = 'active' ORDER BY c.fence`),
     due: db.prepare(`SELECT ${VIEW} FROM claims c LEFT JOIN leases l ON l.lease_id = c.lease_id
-      WHERE c.state = 'active' AND c.expires_at IS NOT NULL AND c.expires_at <= ? ORDER BY c.expires_at`),
+      WHERE c.state = 'active' AND c.expires_at IS NOT NULL AND c.expires_at <= ? ORDER BY c.expires_at, c.fence`),
     setPaths: db.prepare('UPDATE claims SET paths = ? WHERE id = ?'),
     renew: db.prepare('UPDATE claims SET renewed_at = ?, expires_at = ? WHERE id = ?'),
     end: db.prepare('UPDATE claims SET state = ?, ended_at = ?, end_reason = ? WHERE id = ?'),

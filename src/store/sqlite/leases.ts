@@ -13,9 +13,9 @@ export function sqliteLeases(db: Database.Database): Sync<LeaseWrites> {
     byId: db.prepare('SELECT * FROM leases WHERE lease_id = ?'),
     bySecret: db.prepare('SELECT * FROM leases WHERE secret_hash = ?'),
     list: db.prepare('SELECT * FROM leases ORDER BY granted_at, lease_id'),
-    due: db.prepare("SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? ORDER BY expires_at"),
+    due: db.prepare("SELECT * FROM leases WHERE state = 'active' AND expires_at <= ? ORDER BY expires_at, lease_id"),
     // A lease recorded before hosts were (migration 006) was recorded by a server on this machine.
-    withPid: db.prepare("SELECT * FROM leases WHERE state = 'active' AND pid IS NOT NULL AND (host IS NULL OR host = ?)"),
+    withPid: db.prepare("SELECT * FROM leases WHERE state = 'active' AND pid IS NOT NULL AND (host IS NULL OR host = ?) ORDER BY lease_id"),
     endedBefore: db.prepare(`SELECT lease_id FROM leases l WHERE state <> 'active' AND ended_at < ?
       AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.lease_id = l.lease_id) ORDER BY lease_id`).pluck(),
     delete: db.prepare('DELETE FROM leases WHERE lease_id = ?'),
