@@ -7,7 +7,7 @@
 // No vitest import here: the global setup (postgres-global-setup.ts) runs this in vitest's main
 // process, and scripts may use it too. Tests get their URL from test-postgres.ts.
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -24,6 +24,11 @@ export interface PostgresCluster {
   dir: string;
   /** the server's version line, e.g. "15.8" (pg_ctl --version) */
   version: string;
+  /**
+   * With `tls: true`: the server's self-signed certificate (PEM), which is its own CA — what a
+   * client names as sslrootcert. Undefined otherwise.
+   */
+  caFile?: string;
   /** `pg_ctl stop -m immediate`, then the folder is removed; safe to call twice */
   stop(): Promise<void>;
 }
@@ -37,6 +42,16 @@ export interface StartPostgresOptions {
    * should pass durable: true.
    */
   durable?: boolean;
+  /**
+   * ssl = on, with a self-signed certificate made by `openssl` in the cluster's folder, valid for
+   * 127.0.0.1, 127.0.0.2 and localhost (PostgresCluster.caFile). Plain connections still work.
+   */
+  tls?: boolean;
+  /**
+   * The addresses the server listens on (default ['127.0.0.1']). Trust authentication covers
+   * 127.0.0.0/8, so e.g. 127.0.0.2 can stand for a database host that is not "loopback" by name.
+   */
+  listenAddresses?: string[];
 }
 
 /** The folder holding initdb and pg_ctl, or undefined. DECAPOD_TEST_POSTGRES_BIN overrides. */
@@ -161,10 +176,13 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     } catch (err) {
       throw new Error(`PostgreSQL for the tests: initdb failed (${bin}): ${(err as Error).message}`);
     }
+    let caFile: string | undefined;
+    if (opts.tls) caFile = await selfSignedCertificate(data, r);
+    if (opts.listenAddresses) appendFileSync(join(data, 'pg_hba.conf'), '\n# decapod test harness: all of 127.0.0.0/8\nhost all all 127.0.0.0/8 trust\n');
     // The socket path must fit in sun_path (107 bytes); with a long $TMPDIR, TCP only.
     const socketFits = Buffer.byteLength(join(dir, '.s.PGSQL.65535')) < 107;
     const settings = [
-      "listen_addresses = '127.0.0.1'",
+      `listen_addresses = ${quoted((opts.listenAddresses ?? ['127.0.0.1']).join(','))}`,
       `unix_socket_directories = ${socketFits ? quoted(dir) : "''"}`,
       // Small: several clusters (Node 22 and 24 runs, developers' parallel runs) share the machine.
       'shared_buffers = 32MB',
@@ -173,6 +191,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       // Tests run many short statements: JIT compiling only costs time there.
       'jit = off',
       ...(opts.durable ? [] : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']),
+      ...(caFile ? ["ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"] : []),
     ];
     appendFileSync(join(data, 'postgresql.conf'), `\n# decapod test harness (test/helpers/postgres.ts)\n${settings.join('\n')}\n`);
     // A port can be taken between our probe and the server's bind: try a few.
@@ -225,12 +244,35 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
             cleanup();
           }
         })());
-      return { url: `postgres://postgres@${host}:${port}/postgres`, host, port, dir, version, stop };
+      return { url: `postgres://postgres@${host}:${port}/postgres`, host, port, dir, version, ...(caFile ? { caFile } : {}), stop };
     }
   } catch (err) {
     if (!started) cleanup();
     throw err;
   }
+}
+
+/**
+ * server.crt and server.key in the data folder (the key readable by the cluster's user only, as
+ * PostgreSQL demands): a self-signed certificate for 127.0.0.1, 127.0.0.2 and localhost, valid
+ * for a day. Returns the certificate's path (it is its own CA).
+ */
+async function selfSignedCertificate(data: string, r: Runner): Promise<string> {
+  const crt = join(data, 'server.crt');
+  const key = join(data, 'server.key');
+  try {
+    await execAsync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=decapod-test-postgres', '-addext', 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost', '-keyout', key, '-out', crt],
+      30_000,
+    );
+  } catch (err) {
+    throw new Error(`PostgreSQL for the tests: making a TLS certificate with openssl failed: ${(err as Error).message}`);
+  }
+  chmodSync(key, 0o600);
+  chmodSync(crt, 0o644);
+  if (r.owner) for (const f of [crt, key]) chownSync(f, r.owner.uid, r.owner.gid);
+  return crt;
 }
 
 /** A name PostgreSQL takes unquoted: lower-case letters, digits and _, at most 63 bytes. */
