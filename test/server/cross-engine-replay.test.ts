@@ -410,15 +410,14 @@ describePostgres('cross-engine replay', (db) => {
     return { lite, pgRun, problems: compareRuns(lite, pgRun) };
   };
 
-  // Product bug (reported): the leases due at one instant are read ORDER BY expires_at alone
-  // (src/store/sqlite/leases.ts `due`, src/store/postgres/pg-sql.ts `leaseDue`), so ties come in
-  // whatever order the engine finds them: SQLite in rowid order (its index on expires_at breaks
+  // Regression (found by this file, fixed in a286d83): the leases due at one instant were read
+  // ORDER BY expires_at alone (src/store/sqlite/leases.ts `due`, src/store/postgres/pg-sql.ts
+  // `leaseDue`), so ties came in whatever order the engine found them: SQLite in rowid order (its index on expires_at breaks
   // ties by rowid: grant order), PostgreSQL in the order of the row versions (a renewal that moves
   // the deadline writes a new version, placed after the others). Here the four leases are granted
   // at EPOCH for 60 s; a second later bo's and then ann's are renewed (used), so both end at
   // EPOCH + 61 s: SQLite expires ann then bo, PostgreSQL bo then ann. The events are valid on
-  // each engine (each replays), but the logs differ. A tie-breaker in both engines
-  // (ORDER BY expires_at, lease_id) makes this pass.
+  // each engine (each replays), but the logs differed. Now both break ties by lease id.
   test('leases that expire at one instant expire in the same order on both engines', async () => {
     const ops: Op[] = [
       { k: 'tick', ms: 1_000 },
@@ -433,9 +432,9 @@ describePostgres('cross-engine replay', (db) => {
   });
 
   // The same for claims with a ttl of their own (`due` in src/store/sqlite/claims.ts, `claimDue`
-  // in pg-sql.ts: ORDER BY expires_at alone). Two claims granted at EPOCH for 2 s, renewed half a
-  // second later, the second first: both end at EPOCH + 2.5 s, in the next call. A tie-breaker
-  // (ORDER BY expires_at, fence) makes this pass.
+  // in pg-sql.ts, which were ORDER BY expires_at alone). Two claims granted at EPOCH for 2 s,
+  // renewed half a second later, the second first: both end at EPOCH + 2.5 s, in the next call.
+  // Now both engines break ties by fence.
   test('claims that expire at one instant expire in the same order on both engines', async () => {
     const ops: Op[] = [
       { k: 'acquire', agent: 'ann', paths: ['src/a.ts'], shared: false, ttl: 2_000 },
