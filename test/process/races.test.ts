@@ -2,15 +2,14 @@
 // with its own lease, hitting one `decapod` server at once over POST /rpc. Exclusive claims must
 // never be granted twice, `task.claim` must never hand one task to two agents, fences must be
 // unique, and the audit chain must account for every grant.
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { describeRun, httpRequest, json, REPO, runDecapod, spawnTracked, tempRoot, useBuiltCli, waitFor, within } from '../helpers/process.js';
+import { describeRun, httpRequest, json, runDecapod, tempRoot, useBuiltCli } from '../helpers/process.js';
+import { raceAll, spawnRaceWorker, type RaceWorker } from '../helpers/race-workers.js';
 
 useBuiltCli();
 
-const WORKER = join(REPO, 'test', 'fixtures', 'race-worker.mjs');
 const CONFLICT = 1003;
 
 // ---------------------------------------------------------------------------------------------
@@ -85,63 +84,8 @@ async function allEvents(srv: Server): Promise<any[]> {
 // Worker processes and the start barrier
 // ---------------------------------------------------------------------------------------------
 
-interface Worker {
-  agent: string;
-  proc: ChildProcess;
-  exited: () => boolean;
-  /** the worker's JSON summary, once it has exited 0 */
-  done: Promise<any>;
-}
-
-function spawnWorker(srv: Server, instructions: Record<string, unknown> & { agent: string }): Worker {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DECAPOD_')) env[k] = v;
-  env.DECAPOD_URL = srv.url;
-  env.DECAPOD_TOKEN = srv.token;
-  const proc = spawnTracked(process.execPath, [WORKER, JSON.stringify({ deadline_ms: 40_000, ...instructions })], { env, cwd: srv.root });
-  let stdout = '';
-  let stderr = '';
-  let gone = false;
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<any>((resolve, reject) => {
-    proc.on('error', reject);
-    proc.on('close', (code, signal) => {
-      gone = true;
-      const line = stdout.trim().split('\n').pop() ?? '';
-      let summary: any;
-      try {
-        summary = JSON.parse(line);
-      } catch {
-        reject(new Error(`worker ${instructions.agent} printed no summary (exit ${code} ${signal})\nstdout: ${stdout}\nstderr: ${stderr}`));
-        return;
-      }
-      if (code !== 0) reject(new Error(`worker ${instructions.agent} exited ${code} ${signal}: ${line}\nstderr: ${stderr}`));
-      else resolve(summary);
-    });
-  });
-  done.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection meanwhile
-  return { agent: instructions.agent, proc, exited: () => gone, done };
-}
-
-/**
- * Waits (bounded) until every worker has its lease and sits at the barrier, then writes the `go`
- * file (atomically, by rename) naming a start moment a little ahead, and collects the summaries.
- */
-async function raceAll(barrier: string, workers: Worker[], timeoutMs: number): Promise<any[]> {
-  await waitFor(
-    () => {
-      const dead = workers.find((w) => w.exited());
-      if (dead) return true; // its `done` rejects with the reason below
-      return workers.every((w) => existsSync(join(barrier, `ready-${w.agent}`)));
-    },
-    { timeoutMs: 25_000, what: `${workers.length} workers to reach the barrier` },
-  );
-  const tmp = join(barrier, 'go.tmp');
-  writeFileSync(tmp, JSON.stringify({ start_at: Date.now() + 250 }));
-  renameSync(tmp, join(barrier, 'go'));
-  return within(Promise.all(workers.map((w) => w.done)), timeoutMs, `${workers.length} workers to finish`);
-}
+type Worker = RaceWorker;
+const spawnWorker = (srv: Server, instructions: Record<string, unknown> & { agent: string }): Worker => spawnRaceWorker(srv, instructions, 40_000);
 
 function freshBarrier(root: string, name: string): string {
   const dir = join(root, '.race', name);

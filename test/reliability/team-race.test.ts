@@ -8,7 +8,7 @@
 // path: one winner. At the end audit.verify (with every receipt) and audit.replay pass on every
 // server, all with one head.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
@@ -18,19 +18,15 @@ import {
   httpRequest,
   killServersFor,
   readServerJson,
-  REPO,
   rpcDirectOk,
-  spawnTracked,
   tempRoot,
   useBuiltCli,
-  waitFor,
-  within,
 } from '../helpers/process.js';
+import { raceAll, spawnRaceWorker, type RaceWorker } from '../helpers/race-workers.js';
 import { describePostgres } from '../helpers/test-postgres.js';
 
 useBuiltCli();
 
-const WORKER = join(REPO, 'test', 'fixtures', 'race-worker.mjs');
 const SERVERS = 4;
 const WORKERS_PER_SERVER = 2;
 const TASKS = 200;
@@ -70,53 +66,16 @@ async function batch(srv: Server, calls: { method: string; params: Record<string
 // Worker processes and the start barrier (as test/process/races.test.ts)
 // ---------------------------------------------------------------------------------------------
 
-interface Worker {
-  agent: string;
+interface Worker extends RaceWorker {
   server: Server;
-  exited: () => boolean;
-  done: Promise<any>;
 }
 
+/** A worker on `srv`; its summary names the server it went through. */
 function spawnWorker(srv: Server, instructions: Record<string, unknown> & { agent: string }): Worker {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DECAPOD_')) env[k] = v;
-  env.DECAPOD_URL = srv.url;
-  env.DECAPOD_TOKEN = srv.token;
-  const proc = spawnTracked(process.execPath, [WORKER, JSON.stringify({ deadline_ms: 50_000, ...instructions })], { env, cwd: srv.root });
-  let stdout = '';
-  let stderr = '';
-  let gone = false;
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<any>((resolve, reject) => {
-    proc.on('error', reject);
-    proc.on('close', (code, signal) => {
-      gone = true;
-      const line = stdout.trim().split('\n').pop() ?? '';
-      let summary: any;
-      try {
-        summary = JSON.parse(line);
-      } catch {
-        reject(new Error(`worker ${instructions.agent} printed no summary (exit ${code} ${signal})\nstdout: ${stdout}\nstderr: ${stderr}`));
-        return;
-      }
-      if (code !== 0) reject(new Error(`worker ${instructions.agent} exited ${code} ${signal}: ${line}\nstderr: ${stderr}`));
-      else resolve({ ...summary, server: srv.name });
-    });
-  });
+  const w = spawnRaceWorker(srv, instructions, 50_000);
+  const done = w.done.then((summary) => ({ ...summary, server: srv.name }));
   done.catch(() => {});
-  return { agent: instructions.agent, server: srv, exited: () => gone, done };
-}
-
-async function raceAll(barrier: string, workers: Worker[], timeoutMs: number): Promise<any[]> {
-  await waitFor(() => workers.some((w) => w.exited()) || workers.every((w) => existsSync(join(barrier, `ready-${w.agent}`))), {
-    timeoutMs: 30_000,
-    what: `${workers.length} workers to reach the barrier`,
-  });
-  const tmp = join(barrier, 'go.tmp');
-  writeFileSync(tmp, JSON.stringify({ start_at: Date.now() + 250 }));
-  renameSync(tmp, join(barrier, 'go'));
-  return within(Promise.all(workers.map((w) => w.done)), timeoutMs, `${workers.length} workers to finish`);
+  return { ...w, server: srv, done };
 }
 
 function freshBarrier(): string {
@@ -242,7 +201,7 @@ describePostgres('team mode race: four servers, eight agents, one database', (db
     const workers = range(SERVERS * WORKERS_PER_SERVER).map((i) =>
       spawnWorker(servers[i % SERVERS]!, { agent: `agent-${i}`, action: 'claim-complete-loop', barrier, retry_sleep_ms: 10, ttl_ms: 600_000 }),
     );
-    const summaries = await raceAll(barrier, workers, 60_000);
+    const summaries = await raceAll(barrier, workers, 60_000, 30_000);
     mark('claim loop done');
 
     // Each worker stopped because nothing was left, and its receipts say what it asked for.
@@ -345,7 +304,7 @@ describePostgres('team mode race: four servers, eight agents, one database', (db
     // 16 processes, 4 per server, acquire one exclusive path at the same moment: one winner.
     const hot = freshBarrier();
     const racers = range(16).map((i) => spawnWorker(servers[i % SERVERS]!, { agent: `racer-${i}`, action: 'acquire', barrier: hot, paths: ['src/hot.ts'], mode: 'exclusive', ttl_ms: 600_000 }));
-    const raced = await raceAll(hot, racers, 30_000);
+    const raced = await raceAll(hot, racers, 30_000, 30_000);
     mark('acquire race done');
     for (const s of raced) expect(s.fatal, `${s.agent}: ${s.fatal}`).toBeUndefined();
     const winners = raced.filter((s) => s.claim);

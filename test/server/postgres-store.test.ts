@@ -158,6 +158,12 @@ describePostgres('postgres store: waiting across servers', (db) => {
 
 describePostgres('postgres store: one line of waiters across servers', (db) => {
   type Server = Awaited<ReturnType<typeof startTestServer>>;
+  /** Three servers sharing one fresh project (standing for three machines). */
+  const threeServers = async (): Promise<[Server, Server, Server]> => {
+    const projectId = `p-${randomUUID()}`;
+    const open = () => startTestServer({ database: { url: db.url, projectId } });
+    return [await open(), await open(), await open()];
+  };
   /** Resolves once a probe on `s` is refused naming `agent` as a waiter ahead (it stands in the line). */
   const inLine = async (s: Server, probe: string, path: string, agent: string) => {
     for (;;) {
@@ -168,12 +174,7 @@ describePostgres('postgres store: one line of waiters across servers', (db) => {
   };
 
   test('wait_ms keeps arrival order across servers: a release on the second waiter’s server still serves the first waiter first', async () => {
-    const projectId = `p-${randomUUID()}`;
-    const [a, b, c] = [
-      await startTestServer({ database: { url: db.url, projectId } }),
-      await startTestServer({ database: { url: db.url, projectId } }),
-      await startTestServer({ database: { url: db.url, projectId } }),
-    ] as [Server, Server, Server];
+    const [a, b, c] = await threeServers();
     const alice = (await c.call('lease.grant', { agent: 'alice' })).lease;
     const bob = (await b.call('lease.grant', { agent: 'bob' })).lease;
     const carol = (await c.call('lease.grant', { agent: 'carol' })).lease;
@@ -201,12 +202,7 @@ describePostgres('postgres store: one line of waiters across servers', (db) => {
   }, 30_000);
 
   test('a lease expiring on one server releases its claims for waiters on the others, in arrival order', async () => {
-    const projectId = `p-${randomUUID()}`;
-    const [a, b, c] = [
-      await startTestServer({ database: { url: db.url, projectId } }),
-      await startTestServer({ database: { url: db.url, projectId } }),
-      await startTestServer({ database: { url: db.url, projectId } }),
-    ] as [Server, Server, Server];
+    const [a, b, c] = await threeServers();
     const probe = (await a.call('lease.grant', { agent: 'probe' })).lease;
     const bob = (await b.call('lease.grant', { agent: 'bob' })).lease;
     const carol = (await c.call('lease.grant', { agent: 'carol' })).lease;
