@@ -191,13 +191,17 @@ async function mutationThatWaits(ctx: MethodContext, method: MethodDef, params: 
   }
   if (method.waitsFor) {
     const waitsFor = method.waitsFor;
-    // A failure to join leaves the local queue waiting as before; the wait's own attempts say why.
+    // A failure to join leaves the local queue waiting as before (order across servers then best
+    // effort for this request); said in the log.
     place.ticket = await ctx.store
       .transaction(async (tx) => {
         const { lease, ...wants } = await waitsFor(Object.assign(Object.create(ctx) as MethodContext, { tx }), params);
         return joinLine(tx, lease, wants, waitMs);
       }, { ahead: true })
-      .catch(() => null);
+      .catch((err: unknown) => {
+        ctx.logError(err, `${method.name}: joining the wait line`);
+        return null;
+      });
   }
   const r = await waiting;
   if (place.ticket !== null && !(r.kind === 'done' && grantedAt === place.ticket)) {
